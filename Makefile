@@ -1,0 +1,51 @@
+# Thin wrapper over CMake. `make run` and `make test` are the quick start.
+BUILD_DIR      ?= build
+ASAN_DIR       ?= build-asan
+FUZZ_DIR       ?= build-fuzz
+JOBS           ?= 2
+FUZZ_SECONDS   ?= 60
+PORT           ?= 8080
+CMAKE          ?= cmake
+
+.PHONY: all deps build run test test-sanitize fuzz bench clean format
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD_DIR)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
+
+run: build
+	$(BUILD_DIR)/sockeye serve --port $(PORT)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+# Unit and integration suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-sanitize: deps
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKEYE_SANITIZE=ON
+	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS) -LE heavy
+
+# Each libFuzzer target for FUZZ_SECONDS, starting from the seed corpus in fuzz/corpus/.
+fuzz: deps
+	@SOCKEYE_WITH_FUZZ=1 scripts/install-deps
+	CC=clang CXX=clang++ $(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKEYE_FUZZ=ON
+	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target fuzzers
+	scripts/run-fuzzers $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+bench: build
+	$(BUILD_DIR)/sockeye_microbench
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
+
+format:
+	find src include apps tests bench fuzz examples -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -1,0 +1,260 @@
+#include "session.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "frame_header.hpp"
+#include "mask.hpp"
+#include "random_key.hpp"
+
+namespace sockeye::protocol {
+
+namespace {
+
+// Client-role payloads are masked through this buffer, a piece at a time, so the caller's
+// data stays untouched and nothing is allocated per message.
+constexpr std::size_t mask_scratch_size = 16 * 1024;
+thread_local std::uint8_t mask_scratch[mask_scratch_size];
+
+// Longest prefix of `s` of at most `limit` bytes that does not end inside a UTF-8 sequence.
+std::string_view cut_utf8(std::string_view s, std::size_t limit) {
+    if (s.size() <= limit) return s;
+    std::size_t n = limit;
+    // Step back over continuation bytes (10xxxxxx) to the start of the cut code point.
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return s.substr(0, n);
+}
+
+std::span<const std::uint8_t> as_bytes(std::string_view s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+session::session(const session_options& opts, session_handler& handler) noexcept
+    : opts_(opts),
+      handler_(handler),
+      parser_(frame_parser_options{opts.local_role, opts.allowed_rsv}) {}
+
+void session::set_allowed_rsv(std::uint8_t bits) noexcept {
+    opts_.allowed_rsv = bits;
+    parser_.set_allowed_rsv(bits);
+}
+
+// ---------------------------------------------------------------- receiving
+
+std::size_t session::receive(std::uint8_t* data, std::size_t len) {
+    // Once the peer's close has arrived, or the connection failed, nothing more is read.
+    if (close_received_ || failure_ != error::none) return 0;
+    const parse_result r = parser_.feed(data, len, *this);
+    if (r.err != error::none) fail(r.err);
+    return r.consumed;
+}
+
+bool session::on_frame_header(const frame_header& h) {
+    frame_fin_ = h.fin;
+    frame_op_ = h.op;
+    if (is_control(h.op)) {
+        control_len_ = 0;
+        return true;
+    }
+    if (h.op == opcode::continuation) {
+        if (!in_message_) return fail(error::unexpected_continuation);
+    } else {
+        if (in_message_) return fail(error::expected_continuation);
+        in_message_ = true;
+        in_type_ = h.op == opcode::text ? message_type::text : message_type::binary;
+        in_size_ = 0;
+        utf8_.reset();
+    }
+    // The limit is checked against the declared length, before any payload is taken in.
+    if (opts_.max_message_size != 0 && h.payload_length > opts_.max_message_size - in_size_) {
+        return fail(error::message_too_big);
+    }
+    in_size_ += h.payload_length;
+    if (h.op != opcode::continuation) handler_.on_message_begin(in_type_);
+    return true;
+}
+
+bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
+    if (is_control(frame_op_)) {
+        // At most 125 bytes (checked by the parser), possibly split across reads.
+        std::memcpy(control_buf_ + control_len_, data.data(), data.size());
+        control_len_ = static_cast<std::uint8_t>(control_len_ + data.size());
+        if (!frame_end) return true;
+        return handle_control(frame_op_, std::span<const std::uint8_t>(control_buf_, control_len_));
+    }
+
+    const bool message_end = frame_end && frame_fin_;
+    if (in_type_ == message_type::text) {
+        // Fail fast: a bad byte fails the message before its piece is delivered.
+        if (!utf8_.feed(data.data(), data.size())) return fail(error::invalid_utf8);
+        if (message_end && !utf8_.at_boundary()) return fail(error::invalid_utf8);
+    }
+    if (message_end) in_message_ = false;
+    // Empty pieces carry no news unless they end the message.
+    if (!data.empty() || message_end) handler_.on_message_data(data, message_end);
+    // The handler may have closed or failed the session.
+    return failure_ == error::none && !close_received_;
+}
+
+bool session::handle_control(opcode op, std::span<const std::uint8_t> payload) {
+    switch (op) {
+        case opcode::ping:
+            if (opts_.auto_pong && !close_sent_) send_pong(payload);
+            handler_.on_ping(payload);
+            break;
+        case opcode::pong:
+            handler_.on_pong(payload);
+            break;
+        case opcode::close:
+            return handle_close(payload);
+        default:
+            break;
+    }
+    return failure_ == error::none && !close_received_;
+}
+
+bool session::handle_close(std::span<const std::uint8_t> payload) {
+    std::uint16_t code = close_code::no_status;
+    std::string_view reason;
+    if (payload.size() == 1) return fail(error::close_payload_too_short);
+    if (payload.size() >= 2) {
+        code = static_cast<std::uint16_t>((payload[0] << 8) | payload[1]);
+        if (!close_code::is_valid_on_wire(code)) return fail(error::invalid_close_code);
+        if (!is_valid_utf8(payload.data() + 2, payload.size() - 2)) {
+            return fail(error::invalid_close_reason);
+        }
+        reason = std::string_view(reinterpret_cast<const char*>(payload.data() + 2),
+                                  payload.size() - 2);
+    }
+    close_received_ = true;
+    if (close_sent_) {
+        state_ = session_state::closed;
+    } else {
+        // Echo the status code (§5.5.1); a close without one is answered with an empty close.
+        close(code);
+    }
+    handler_.on_close(code, reason);
+    return false;  // whatever follows the close frame is not read
+}
+
+bool session::fail(error e) {
+    if (failure_ != error::none) return false;
+    failure_ = e;
+    if (!close_sent_) {
+        const std::string_view why = describe(e);
+        std::uint8_t payload[max_control_payload];
+        const std::uint16_t code = close_code_for(e);
+        payload[0] = static_cast<std::uint8_t>(code >> 8);
+        payload[1] = static_cast<std::uint8_t>(code);
+        const std::size_t n = std::min(why.size(), max_control_payload - 2);
+        std::memcpy(payload + 2, why.data(), n);
+        emit_frame(opcode::close, true, std::span<const std::uint8_t>(payload, n + 2));
+        close_sent_ = true;
+    }
+    state_ = session_state::closed;
+    handler_.on_error(e);
+    return false;
+}
+
+// ---------------------------------------------------------------- sending
+
+void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payload) {
+    frame_header h;
+    h.fin = fin;
+    h.op = op;
+    h.payload_length = payload.size();
+    h.masked = opts_.local_role == role::client;
+    std::uint8_t header[max_frame_header_size];
+    const bool control = is_control(op);
+    if (!h.masked) {
+        const std::size_t n = encode_frame_header(h, header);
+        handler_.on_send({header, n}, payload, control);
+        return;
+    }
+    h.key = next_masking_key();
+    const std::size_t n = encode_frame_header(h, header);
+    std::size_t key_offset = 0;
+    std::size_t done = 0;
+    bool first = true;
+    do {
+        const std::size_t piece = std::min(payload.size() - done, mask_scratch_size);
+        key_offset = mask_copy(mask_scratch, payload.data() + done, piece, h.key, key_offset);
+        handler_.on_send(first ? std::span<const std::uint8_t>(header, n)
+                               : std::span<const std::uint8_t>(),
+                         {mask_scratch, piece}, control);
+        first = false;
+        done += piece;
+    } while (done < payload.size());
+}
+
+void session::emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin) {
+    const std::uint64_t limit = opts_.max_frame_size;
+    opcode op = first_op;
+    while (limit != 0 && payload.size() > limit) {
+        emit_frame(op, false, payload.first(static_cast<std::size_t>(limit)));
+        payload = payload.subspan(static_cast<std::size_t>(limit));
+        op = opcode::continuation;
+    }
+    emit_frame(op, fin, payload);
+}
+
+bool session::send_message(message_type type, std::span<const std::uint8_t> payload) {
+    if (close_sent_ || out_open_) return false;
+    emit_data(to_opcode(type), payload, true);
+    return true;
+}
+
+bool session::send_text(std::string_view text) { return send_message(message_type::text, as_bytes(text)); }
+
+bool session::begin_message(message_type type) {
+    if (close_sent_ || out_open_) return false;
+    out_open_ = true;
+    out_first_ = true;
+    out_type_ = type;
+    return true;
+}
+
+bool session::write_message(std::span<const std::uint8_t> piece, bool fin) {
+    if (close_sent_ || !out_open_) return false;
+    // An empty non-final piece would be a pointless empty frame.
+    if (piece.empty() && !fin) return true;
+    emit_data(out_first_ ? to_opcode(out_type_) : opcode::continuation, piece, fin);
+    out_first_ = false;
+    if (fin) out_open_ = false;
+    return true;
+}
+
+bool session::send_ping(std::span<const std::uint8_t> payload) {
+    if (close_sent_ || payload.size() > max_control_payload) return false;
+    emit_frame(opcode::ping, true, payload);
+    return true;
+}
+
+bool session::send_pong(std::span<const std::uint8_t> payload) {
+    if (close_sent_ || payload.size() > max_control_payload) return false;
+    emit_frame(opcode::pong, true, payload);
+    return true;
+}
+
+bool session::close(std::uint16_t code, std::string_view reason) {
+    if (close_sent_) return false;
+    if (code != close_code::no_status && !close_code::is_valid_on_wire(code)) return false;
+    std::uint8_t payload[max_control_payload];
+    std::size_t n = 0;
+    if (code != close_code::no_status) {
+        payload[0] = static_cast<std::uint8_t>(code >> 8);
+        payload[1] = static_cast<std::uint8_t>(code);
+        const std::string_view r = cut_utf8(reason, max_control_payload - 2);
+        std::memcpy(payload + 2, r.data(), r.size());
+        n = 2 + r.size();
+    }
+    emit_frame(opcode::close, true, std::span<const std::uint8_t>(payload, n));
+    close_sent_ = true;
+    out_open_ = false;
+    state_ = close_received_ ? session_state::closed : session_state::closing;
+    return true;
+}
+
+}  // namespace sockeye::protocol

@@ -1,0 +1,141 @@
+// One WebSocket connection's protocol state, without I/O (the sans-I/O core): bytes from
+// the peer go into receive(), events come out through session_handler, and every byte to
+// send comes out through session_handler::on_send. The same class serves both roles.
+//
+// Receiving: frame_parser handles single frames; session adds what spans frames —
+// fragmentation (§5.4), the message size limit, incremental fail-fast UTF-8 validation of
+// text (§8.1), control frames between fragments, the closing handshake (§5.5.1, §7).
+// Messages are streamed: on_message_data delivers each piece as it arrives.
+//
+// Sending: whole messages, streamed messages (begin / write pieces / the last piece has
+// fin), control frames between fragments, and close. Frames are emitted as a header plus
+// the caller's payload span, so a server forwards payload without copying it; in the client
+// role the payload is masked through a small per-thread scratch buffer.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "close_code.hpp"
+#include "error.hpp"
+#include "frame_parser.hpp"
+#include "opcode.hpp"
+#include "utf8.hpp"
+
+namespace sockeye::protocol {
+
+struct session_options {
+    role local_role = role::server;
+    // Largest data message accepted, in bytes across all its fragments; 0 = no limit.
+    // Checked at each frame header, before the payload arrives (→ 1009).
+    std::uint64_t max_message_size = 0;
+    // Largest frame this side sends: longer messages are split into fragments of this
+    // size; 0 = never split.
+    std::uint64_t max_frame_size = 0;
+    // RSV bits a negotiated extension uses (0x4 = RSV1 for permessage-deflate).
+    std::uint8_t allowed_rsv = 0;
+    // Answer pings with pongs carrying the same payload (§5.5.2).
+    bool auto_pong = true;
+};
+
+enum class session_state : std::uint8_t {
+    open,     // data flows both ways
+    closing,  // this side sent a close and waits for the peer's
+    closed,   // both closes exchanged, or the connection was failed: close the TCP side
+};
+
+class session_handler {
+public:
+    virtual ~session_handler() = default;
+    // A data message starts.
+    virtual void on_message_begin(message_type type) = 0;
+    // The next piece of the message. `fin` is true on the last piece, which may be empty.
+    // Text pieces have passed UTF-8 validation so far (a code point may still be split
+    // between pieces); the whole message is valid once the fin piece arrives.
+    virtual void on_message_data(std::span<const std::uint8_t> data, bool fin) = 0;
+    virtual void on_ping(std::span<const std::uint8_t> /*payload*/) {}
+    virtual void on_pong(std::span<const std::uint8_t> /*payload*/) {}
+    // The peer's close frame (code 1005 when it carried none). The reply has already been
+    // sent when this is called, unless this side had sent its close first.
+    virtual void on_close(std::uint16_t /*code*/, std::string_view /*reason*/) {}
+    // The peer broke the protocol: a close with close_code_for(e) has been sent and the
+    // session is closed (§7.1.7 "fail the WebSocket connection").
+    virtual void on_error(error /*e*/) {}
+    // Bytes to write to the peer, in order: a frame header and (part of) its payload. Either
+    // may be empty. Both are valid only during the call. `control` marks ping, pong and
+    // close frames, which the I/O layer may send ahead of queued data frames, but only at a
+    // frame boundary.
+    virtual void on_send(std::span<const std::uint8_t> header,
+                         std::span<const std::uint8_t> payload, bool control) = 0;
+};
+
+class session final : private frame_sink {
+public:
+    session(const session_options& opts, session_handler& handler) noexcept;
+
+    // Feeds bytes from the peer; payload is unmasked in place, hence the mutable span.
+    // Returns the bytes used: all of them, unless the session closed on the way (what
+    // follows a close frame is ignored, §5.5.1).
+    std::size_t receive(std::uint8_t* data, std::size_t len);
+
+    // ---- sending. Each returns false (and sends nothing) when not allowed now: data after
+    // this side's close, a new message while a streamed one is open, control payload > 125.
+    bool send_message(message_type type, std::span<const std::uint8_t> payload);
+    bool send_text(std::string_view text);
+    // Streamed message: begin, then write pieces; the piece with fin = true ends it.
+    bool begin_message(message_type type);
+    bool write_message(std::span<const std::uint8_t> piece, bool fin);
+    bool send_ping(std::span<const std::uint8_t> payload = {});
+    bool send_pong(std::span<const std::uint8_t> payload = {});
+    // Starts the closing handshake (or answers the peer's). Code 1005 sends an empty close.
+    // The reason is cut to fit 123 bytes at a UTF-8 boundary.
+    bool close(std::uint16_t code = close_code::normal, std::string_view reason = {});
+
+    session_state state() const noexcept { return state_; }
+    bool close_sent() const noexcept { return close_sent_; }
+    bool close_received() const noexcept { return close_received_; }
+    bool sending_message() const noexcept { return out_open_; }
+    // Whether a received data message is in progress.
+    bool receiving_message() const noexcept { return in_message_; }
+    // The error the session failed with, or error::none.
+    error failure() const noexcept { return failure_; }
+    const session_options& options() const noexcept { return opts_; }
+    void set_max_message_size(std::uint64_t n) noexcept { opts_.max_message_size = n; }
+    void set_allowed_rsv(std::uint8_t bits) noexcept;
+
+private:
+    bool on_frame_header(const frame_header& h) override;
+    bool on_frame_payload(std::span<std::uint8_t> data, bool frame_end) override;
+
+    bool handle_control(opcode op, std::span<const std::uint8_t> payload);
+    bool handle_close(std::span<const std::uint8_t> payload);
+    bool fail(error e);
+    void emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payload);
+    void emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin);
+
+    session_options opts_;
+    session_handler& handler_;
+    frame_parser parser_;
+    utf8_validator utf8_;
+    session_state state_ = session_state::open;
+    error failure_ = error::none;
+    bool close_sent_ = false;
+    bool close_received_ = false;
+
+    // Receiving.
+    bool in_message_ = false;      // a data message is open (between its first and fin frame)
+    bool frame_fin_ = false;       // FIN bit of the frame whose payload is arriving
+    opcode frame_op_ = opcode::binary;
+    message_type in_type_ = message_type::binary;
+    std::uint64_t in_size_ = 0;    // bytes of the open message so far (headers' lengths)
+    std::uint8_t control_len_ = 0; // control payload gathered so far
+    std::uint8_t control_buf_[max_control_payload]{};
+
+    // Sending.
+    bool out_open_ = false;   // a streamed message is open
+    bool out_first_ = false;  // its next frame is the first (carries the type opcode)
+    message_type out_type_ = message_type::binary;
+};
+
+}  // namespace sockeye::protocol

@@ -1,0 +1,73 @@
+// libFuzzer target for the HTTP request parser: arbitrary bytes, fed in two pieces split
+// where the first byte says, then every complete head is turned into the handshake's
+// view and the parser moves on to the next pipelined request. Must never crash, and the
+// parser's promises (consumed within bounds, head within the limit) must hold.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+#include <vector>
+
+#include "http/request_parser.hpp"
+#include "http/static_files.hpp"
+#include "protocol/handshake.hpp"
+
+namespace {
+
+using sockeye::http::parse_status;
+
+void check(bool ok) {
+    if (!ok) std::abort();
+}
+
+// Touches every view the parser hands out so the sanitizers see any bad pointer.
+std::size_t touch(std::string_view s) {
+    std::size_t sum = 0;
+    for (const char c : s) sum += static_cast<unsigned char>(c);
+    return sum;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return 0;
+    const std::size_t split = data[0] % size;  // 0..size-1 bytes go in the first piece
+    const char* bytes = reinterpret_cast<const char*>(data + 1);
+    const std::size_t len = size - 1;
+    const std::size_t first = split < len ? split : len;
+
+    constexpr std::size_t head_limit = 1024;
+    sockeye::http::request_parser parser{{head_limit, 32}};
+    std::vector<sockeye::protocol::http_header> scratch;
+    volatile std::size_t sink = 0;
+
+    // The pieces still to feed; a completed head resumes from where it ended.
+    const char* pieces[2] = {bytes, bytes + first};
+    std::size_t sizes[2] = {first, len - first};
+    for (int i = 0; i < 2;) {
+        const auto r = parser.feed(pieces[i], sizes[i]);
+        check(r.consumed <= sizes[i]);
+        if (r.status == parse_status::error) {
+            check(r.http_status >= 400 && r.http_status <= 599 && !r.reason.empty());
+            return 0;
+        }
+        if (r.status == parse_status::need_more) {
+            check(r.consumed == sizes[i]);
+            ++i;
+            continue;
+        }
+        const auto head = parser.as_request_head(scratch);
+        check(head.version_major == 1 && head.version_minor <= 1);
+        check(head.headers.size() == parser.header_count());
+        sink = sink + touch(head.method) + touch(head.target);
+        for (const auto& h : head.headers) sink = sink + touch(h.name) + touch(h.value);
+        if (sockeye::protocol::is_websocket_request(head)) {
+            sink = sink + sockeye::protocol::validate_upgrade(head, {}).headers.size();
+        }
+        sink = sink + sockeye::http::decode_target_path(head.target).path.size();
+        parser.reset();
+        pieces[i] += r.consumed;
+        sizes[i] -= r.consumed;
+    }
+    return 0;
+}

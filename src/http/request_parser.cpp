@@ -1,0 +1,395 @@
+#include "http/request_parser.hpp"
+
+#include <algorithm>
+#include <new>
+
+namespace sockeye::http {
+
+namespace {
+
+// Offsets are 32-bit; a head limit far below that keeps every offset in range.
+constexpr std::size_t max_head_limit = std::size_t{1} << 30;
+
+constexpr char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
+}
+
+constexpr bool is_ows(char c) noexcept {
+    return c == ' ' || c == '\t';
+}
+
+// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+// "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+constexpr bool is_tchar(unsigned char c) noexcept {
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+    return std::string_view{"!#$%&'*+-.^_`|~"}.find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+bool is_token(std::string_view s) noexcept {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+        return is_tchar(static_cast<unsigned char>(c));
+    });
+}
+
+// RFC 9110 §5.5: field-value bytes are HTAB, SP, VCHAR and obs-text; never NUL, CR, LF or
+// other controls. llhttp already enforces this; checking again is cheap insurance.
+bool is_valid_field_value(std::string_view s) noexcept {
+    return std::all_of(s.begin(), s.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c == '\t' || (c >= 0x20 && c != 0x7f);
+    });
+}
+
+// RFC 9112 §3.2: the target is visible ASCII only. llhttp in loose mode also lets TAB, FF
+// and bytes >= 0x80 into URLs, which downstream path handling should never have to face.
+bool is_valid_target(std::string_view s) noexcept {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) {
+        const auto c = static_cast<unsigned char>(ch);
+        return c > 0x20 && c < 0x7f;
+    });
+}
+
+// What a Transfer-Encoding list holds, over all Transfer-Encoding fields.
+struct coding_summary {
+    int chunked = 0;
+    int other = 0;
+};
+
+void summarize_codings(std::string_view list, coding_summary& out) noexcept {
+    while (!list.empty()) {
+        const std::size_t comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+        while (!item.empty() && is_ows(item.front())) item.remove_prefix(1);
+        while (!item.empty() && is_ows(item.back())) item.remove_suffix(1);
+        if (item.empty()) continue;  // RFC 9110 §5.6.1: empty list elements are ignored
+        if (iequals(item, "chunked")) {
+            ++out.chunked;
+        } else {
+            ++out.other;
+        }
+    }
+}
+
+}  // namespace
+
+// llhttp calls plain C functions; these forward to the parser stored in `data`.
+struct request_parser::callbacks {
+    static request_parser& self(llhttp_t* p) noexcept {
+        return *static_cast<request_parser*>(p->data);
+    }
+
+    // Records why parsing must stop. Data callbacks then return HPE_USER and *_complete
+    // callbacks -1; feed() reports the recorded status either way.
+    static int stop(request_parser& rp, int status, std::string_view reason) noexcept {
+        rp.cb_status_ = status;
+        rp.cb_reason_ = reason;
+        return HPE_USER;
+    }
+
+    static int on_url(llhttp_t* p, const char* at, std::size_t len) {
+        auto& rp = self(p);
+        return rp.append(rp.target_, at, len) ? 0 : stop(rp, 500, "out of memory");
+    }
+
+    static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
+        auto& rp = self(p);
+        if (rp.field_ != field_state::name) {
+            // Counted here, before storing, so a flood of tiny headers stops early.
+            if (rp.headers_.size() >= rp.limits_.max_headers) {
+                return stop(rp, 431, "too many header fields");
+            }
+            try {
+                rp.headers_.emplace_back();
+            } catch (const std::bad_alloc&) {
+                return stop(rp, 500, "out of memory");
+            }
+            rp.headers_.back().name.offset = static_cast<std::uint32_t>(rp.buf_.size());
+            rp.field_ = field_state::name;
+        }
+        return rp.append(rp.headers_.back().name, at, len) ? 0 : stop(rp, 500, "out of memory");
+    }
+
+    static int on_header_field_complete(llhttp_t* p) {
+        auto& rp = self(p);
+        if (rp.headers_.empty() || rp.field_ != field_state::name) {
+            stop(rp, 400, "malformed header");
+            return -1;
+        }
+        header_entry& h = rp.headers_.back();
+        // Loose llhttp keeps "Host :" as the name "Host "; RFC 9112 §5.1 wants a 400 for
+        // whitespace before the colon (a classic smuggling vector). Empty names too.
+        if (!is_token(rp.view(h.name))) {
+            stop(rp, 400, "invalid header name");
+            return -1;
+        }
+        h.value.offset = static_cast<std::uint32_t>(rp.buf_.size());
+        rp.field_ = field_state::value;
+        return 0;
+    }
+
+    static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
+        auto& rp = self(p);
+        if (rp.headers_.empty() || rp.field_ != field_state::value) {
+            return stop(rp, 400, "malformed header");
+        }
+        return rp.append(rp.headers_.back().value, at, len) ? 0 : stop(rp, 500, "out of memory");
+    }
+
+    static int on_header_value_complete(llhttp_t* p) {
+        auto& rp = self(p);
+        if (rp.headers_.empty() || rp.field_ != field_state::value) {
+            stop(rp, 400, "malformed header");
+            return -1;
+        }
+        span& v = rp.headers_.back().value;
+        // llhttp drops leading whitespace but keeps trailing; neither is part of the value.
+        while (v.size > 0 && is_ows(rp.buf_[v.offset + v.size - 1])) --v.size;
+        if (!is_valid_field_value(rp.view(v))) {
+            stop(rp, 400, "invalid header value");
+            return -1;
+        }
+        rp.field_ = field_state::none;
+        return 0;
+    }
+
+    // Pausing here is what makes feed() stop exactly at the end of the head.
+    static int on_headers_complete(llhttp_t*) { return HPE_PAUSED; }
+
+    // Reached only while skipping a body: the pause marks where the next request begins.
+    static int on_message_complete(llhttp_t* p) {
+        return self(p).state_ == state::skipping_body ? HPE_PAUSED : 0;
+    }
+
+    static const llhttp_settings_t& settings() noexcept {
+        static const llhttp_settings_t s = [] {
+            llhttp_settings_t t;
+            llhttp_settings_init(&t);
+            t.on_url = on_url;
+            t.on_header_field = on_header_field;
+            t.on_header_field_complete = on_header_field_complete;
+            t.on_header_value = on_header_value;
+            t.on_header_value_complete = on_header_value_complete;
+            t.on_headers_complete = on_headers_complete;
+            t.on_message_complete = on_message_complete;
+            return t;
+        }();
+        return s;
+    }
+};
+
+request_parser::request_parser(request_limits limits) : limits_(limits) {
+    limits_.max_head_bytes = std::min(limits_.max_head_bytes, max_head_limit);
+    // The lenient modes stay off: each of them re-opens a request-smuggling door.
+    llhttp_init(&parser_, HTTP_REQUEST, &callbacks::settings());
+    // Typical heads fit without regrowing; larger ones grow geometrically, once.
+    buf_.reserve(std::min<std::size_t>(limits_.max_head_bytes, 1024));
+    headers_.reserve(std::min<std::size_t>(limits_.max_headers, 16));
+}
+
+bool request_parser::append(span& s, const char* at, std::size_t len) noexcept {
+    // Each piece lands right after the previous piece of the same element, because llhttp
+    // reports one element at a time. An exception must not unwind through llhttp's C
+    // frames, hence the catch.
+    try {
+        buf_.append(at, len);
+    } catch (const std::bad_alloc&) {
+        return false;
+    }
+    s.size = static_cast<std::uint32_t>(buf_.size() - s.offset);
+    return true;
+}
+
+request_parse_result request_parser::fail(int status, std::string_view reason) {
+    state_ = state::failed;
+    error_ = {parse_status::error, 0, status, reason};
+    return error_;
+}
+
+request_parse_result request_parser::fail_from_llhttp(llhttp_errno_t err) {
+    if (cb_status_ != 0) return fail(cb_status_, cb_reason_);
+    const std::string_view reason =
+        parser_.reason != nullptr ? parser_.reason : "malformed request";
+    switch (err) {
+        case HPE_INVALID_VERSION:
+            // llhttp says "Invalid HTTP version" for a well-formed HTTP/x.y it does not
+            // know (1.2, 3.0); its other version errors are about malformed syntax.
+            if (reason == "Invalid HTTP version") return fail(505, "HTTP version not supported");
+            return fail(400, reason);
+        case HPE_PAUSED_H2_UPGRADE:
+            return fail(505, "HTTP/2 is not supported");
+        default:
+            return fail(400, reason);
+    }
+}
+
+std::string_view request_parser::scan_line_endings(const char* p, std::size_t len) noexcept {
+    for (std::size_t i = 0; i < len; ++i) {
+        const char c = p[i];
+        // RFC 9112 §2.2 lets recipients accept a bare LF; a proxy in front may not, and
+        // disagreement about where a line ends is how requests get smuggled.
+        if (c == '\n' && !prev_cr_) return "bare LF line ending";
+        // A header line starting with whitespace continues the previous one: obs-fold,
+        // which RFC 9112 §5.2 allows a server to reject with 400.
+        if (line_start_ && is_ows(c)) return "obs-fold line folding";
+        prev_cr_ = c == '\r';
+        line_start_ = c == '\n';
+    }
+    return {};
+}
+
+request_parse_result request_parser::feed(const char* data, std::size_t len) {
+    parser_.data = this;  // refreshed on every call, so the parser may be moved or copied
+    if (state_ == state::failed) return error_;
+    if (state_ == state::complete) return {parse_status::head_complete, 0, 0, {}};
+
+    std::size_t offset = 0;
+    if (state_ == state::skipping_body) {
+        const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+        if (err == HPE_OK) return {parse_status::need_more, len, 0, {}};
+        if (err != HPE_PAUSED) return fail_from_llhttp(err);
+        // The body ended inside this input; a fresh llhttp parses what follows.
+        offset = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data);
+        llhttp_reset(&parser_);
+        state_ = state::head;
+    }
+
+    // Never hand llhttp more than the head may still grow by: if the head is not complete
+    // within that many bytes and more input exists, it is too large.
+    const std::size_t available = len - offset;
+    const std::size_t allowance = limits_.max_head_bytes - head_bytes_;
+    const std::size_t n = std::min(available, allowance);
+    if (n == 0) {
+        if (available == 0) return {parse_status::need_more, len, 0, {}};
+        return fail(431, "request head too large");
+    }
+
+    const char* start = data + offset;
+    const llhttp_errno_t err = llhttp_execute(&parser_, start, n);
+    if (err == HPE_OK) {
+        if (const auto bad = scan_line_endings(start, n); !bad.empty()) return fail(400, bad);
+        head_bytes_ += n;
+        if (available > n) return fail(431, "request head too large");
+        return {parse_status::need_more, len, 0, {}};
+    }
+    if (err == HPE_PAUSED) {  // on_headers_complete: the head ends here
+        const auto used = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - start);
+        if (const auto bad = scan_line_endings(start, used); !bad.empty()) return fail(400, bad);
+        head_bytes_ += used;
+        return finish_head(offset + used);
+    }
+    return fail_from_llhttp(err);
+}
+
+request_parse_result request_parser::finish_head(std::size_t consumed) {
+    version_major_ = parser_.http_major;
+    version_minor_ = parser_.http_minor;
+    // llhttp accepts 0.9, 1.0, 1.1 and 2.0; only HTTP/1.x with a known minor is spoken
+    // here (RFC 9110 §15.6.6).
+    if (version_major_ != 1 || version_minor_ > 1) {
+        return fail(505, "HTTP version not supported");
+    }
+    if (!is_valid_target(view(target_))) return fail(400, "invalid request target");
+
+    int hosts = 0;
+    coding_summary codings;
+    bool has_transfer_encoding = false;
+    for (const header_entry& h : headers_) {
+        const std::string_view name = view(h.name);
+        if (iequals(name, "host")) {
+            ++hosts;
+        } else if (iequals(name, "transfer-encoding")) {
+            has_transfer_encoding = true;
+            summarize_codings(view(h.value), codings);
+        }
+    }
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1, never more than one.
+    if (hosts > 1) return fail(400, "multiple Host headers");
+    if (hosts == 0 && version_minor_ == 1) return fail(400, "missing Host header");
+
+    method_ = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+    chunked_ = (parser_.flags & F_CHUNKED) != 0;
+    content_length_ = (parser_.flags & F_CONTENT_LENGTH) != 0 ? parser_.content_length : 0;
+    has_body_ = chunked_ || content_length_ > 0;
+
+    if (has_transfer_encoding) {
+        // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing cannot be trusted.
+        if (version_minor_ == 0) return fail(400, "Transfer-Encoding in HTTP/1.0");
+        // llhttp already refused chunked-not-last (400); what remains is either plain
+        // "chunked" or codings stacked under it that are not implemented here.
+        if (codings.chunked != 1) return fail(400, "invalid Transfer-Encoding");
+        if (codings.other > 0) return fail(501, "transfer coding not implemented");
+    }
+    // RFC 9110 §9.3.6: CONNECT has no content. llhttp would treat anything after the head
+    // as tunnel data, so a "body" here could later be parsed as a request.
+    if (parser_.method == HTTP_CONNECT && (has_body_ || has_transfer_encoding)) {
+        return fail(400, "CONNECT with a body");
+    }
+
+    keep_alive_ = llhttp_should_keep_alive(&parser_) != 0;
+    upgrade_ = parser_.upgrade != 0;
+    state_ = state::complete;
+    return {parse_status::head_complete, consumed, 0, {}};
+}
+
+void request_parser::clear_head() noexcept {
+    buf_.clear();
+    headers_.clear();
+    target_ = {};
+    field_ = field_state::none;
+    prev_cr_ = false;
+    line_start_ = false;
+    head_bytes_ = 0;
+    cb_status_ = 0;
+    cb_reason_ = {};
+    error_ = {};
+    method_ = {};
+    version_major_ = 0;
+    version_minor_ = 0;
+    keep_alive_ = false;
+    has_body_ = false;
+    chunked_ = false;
+    upgrade_ = false;
+    content_length_ = 0;
+}
+
+void request_parser::reset() {
+    if (state_ == state::complete && has_body_) {
+        // Let llhttp walk over the body (it knows Content-Length and chunked framing);
+        // on_message_complete pauses where the next request starts.
+        llhttp_resume(&parser_);
+        state_ = state::skipping_body;
+    } else if (state_ != state::skipping_body) {
+        llhttp_reset(&parser_);
+        state_ = state::head;
+    }
+    clear_head();
+}
+
+std::optional<std::string_view> request_parser::find_header(std::string_view name) const noexcept {
+    for (const header_entry& h : headers_) {
+        if (iequals(view(h.name), name)) return view(h.value);
+    }
+    return std::nullopt;
+}
+
+protocol::request_head request_parser::as_request_head(
+    std::vector<protocol::http_header>& scratch) const {
+    scratch.clear();
+    for (std::size_t i = 0; i < headers_.size(); ++i) scratch.push_back(header(i));
+    protocol::request_head head;
+    head.method = method_;
+    head.target = target();
+    head.version_major = version_major_;
+    head.version_minor = version_minor_;
+    head.headers = scratch;
+    return head;
+}
+
+}  // namespace sockeye::http

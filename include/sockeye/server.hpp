@@ -1,0 +1,112 @@
+// Sockeye's embeddable WebSocket server: an HTTP/1.1 server (static files, /healthz,
+// /metrics) that upgrades requests to WebSocket (RFC 6455) and hands each connection to
+// the handlers below. One event loop, one thread: handlers run on the loop and must not
+// block. See examples/ for a small chat server written against this header.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sockeye {
+
+enum class message_type : std::uint8_t { text = 1, binary = 2 };
+
+enum class log_level : std::uint8_t { debug, info, warn, error, off };
+
+struct server_options {
+    std::string host = "127.0.0.1";        // address to listen on (IPv4 or IPv6 literal)
+    std::uint16_t port = 8080;             // 0 picks a free port; see server::port()
+    std::string web_root;                  // static files; empty = no static files
+    std::string ws_path;                   // upgrade only on this path; empty = any path
+    std::vector<std::string> origins;      // allowed Origin values; empty = any
+    std::vector<std::string> subprotocols; // spoken subprotocols, preferred first
+
+    std::uint64_t max_message_size = 0;    // bytes per received message; 0 = no limit (1009)
+    std::size_t max_header_bytes = 8192;   // request head limit (431 above it)
+    std::uint64_t max_frame_size = 0;      // split outgoing messages into frames this big; 0 = no
+    std::size_t high_water_mark = 1 << 20; // stop reading a peer whose unsent output passes this
+    std::size_t low_water_mark = 256 << 10;  // ... and resume below this
+
+    double close_timeout = 5;      // seconds to wait for the peer's close reply, then drop
+    double ping_interval = 30;     // seconds between heartbeat pings; 0 = off
+    double pong_timeout = 10;      // seconds without a pong after a heartbeat ping → drop
+    double idle_timeout = 0;       // seconds without a frame from the peer → close 1001; 0 = off
+    double handshake_timeout = 10; // seconds from accept to a complete request head
+
+    bool reject_empty = false;     // empty data messages are closed with 1008
+    log_level log = log_level::info;
+};
+
+class connection;
+
+// Handlers for everything that happens on a connection. Unset handlers are ignored.
+// A message arrives either whole (on_message: buffered up to max_message_size) or, if
+// on_message_begin/on_message_chunk are set, streamed in pieces as they arrive.
+struct handlers {
+    std::function<void(connection&)> on_open;
+    std::function<void(connection&, message_type, std::span<const std::uint8_t>)> on_message;
+    std::function<void(connection&, message_type)> on_message_begin;
+    std::function<void(connection&, std::span<const std::uint8_t>, bool fin)> on_message_chunk;
+    std::function<void(connection&, std::span<const std::uint8_t>)> on_pong;
+    // Called once when the connection ends, however it ends (code 1006 if no close frame
+    // was received). The connection object is gone after this returns.
+    std::function<void(connection&, std::uint16_t code, std::string_view reason)> on_close;
+    // Buffered output fell below the low-water mark after being above the high-water mark.
+    std::function<void(connection&)> on_drain;
+};
+
+// A WebSocket connection, valid from on_open until on_close returns.
+class connection {
+public:
+    virtual ~connection() = default;
+    // Send a whole message. False when the connection is closing or a streamed send is open.
+    virtual bool send(message_type type, std::span<const std::uint8_t> data) = 0;
+    bool send_text(std::string_view text) {
+        return send(message_type::text,
+                    {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+    }
+    // Streamed send: begin, then pieces; the piece with fin = true ends the message.
+    virtual bool begin_message(message_type type) = 0;
+    virtual bool write_message(std::span<const std::uint8_t> piece, bool fin) = 0;
+    virtual bool ping(std::span<const std::uint8_t> payload = {}) = 0;
+    virtual bool close(std::uint16_t code = 1000, std::string_view reason = {}) = 0;
+    // Bytes queued for the peer but not yet taken by the kernel.
+    virtual std::size_t buffered_amount() const = 0;
+    // Stop / restart reading from the peer (flow control for slow consumers downstream).
+    virtual void pause() = 0;
+    virtual void resume() = 0;
+    virtual const std::string& subprotocol() const = 0;
+    virtual const std::string& path() const = 0;   // request target of the upgrade
+    virtual const std::string& peer() const = 0;   // "ip:port"
+    void* user_data = nullptr;                      // free for the application
+};
+
+class server {
+public:
+    server(server_options options, handlers h);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Binds and listens; throws std::runtime_error with the reason on failure.
+    void listen();
+    // The bound port (after listen()).
+    std::uint16_t port() const;
+    // Installs SIGINT/SIGTERM handlers (graceful shutdown; a second signal exits at once).
+    void handle_signals();
+    // Runs the event loop until the server has shut down. Returns 0 after a clean shutdown.
+    int run();
+    // Starts a graceful shutdown from inside a handler: stop accepting, close every
+    // WebSocket with 1001, wait up to close_timeout, then run() returns.
+    void shutdown();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sockeye

@@ -1,0 +1,51 @@
+// Bytes waiting to be written to one peer. Two buffers: the one handed to the kernel
+// (stable while a write is in flight) and the one that collects what comes next. Everything
+// produced while handling one read lands in the pending buffer and goes out in one write
+// (corking). "Urgent" bytes (pongs, closes) go ahead of pending data that has not started
+// yet, in the order they were added; the pending buffer always starts at a frame boundary
+// because whole frames are appended before a write begins, so the insertion point is too.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace sockeye::net {
+
+class output_queue {
+public:
+    void append(std::span<const std::uint8_t> bytes);
+    void append(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+    void append_urgent(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+
+    // Unsent bytes in all: the rest of the in-flight write plus everything pending.
+    std::size_t size() const noexcept { return (writing_.size() - written_) + pending_.size(); }
+    bool empty() const noexcept { return size() == 0; }
+    bool writing() const noexcept { return in_flight_; }
+    bool has_pending() const noexcept { return !pending_.empty(); }
+
+    // Moves the pending bytes into the write buffer and returns them. Only when no write is
+    // in flight. The span stays valid until finish_write().
+    std::span<const std::uint8_t> start_write();
+    // The kernel took `n` more bytes of the current write (a partial try-write).
+    void advance(std::size_t n) noexcept { written_ += n; }
+    // The rest of the current write, after advance().
+    std::span<const std::uint8_t> unwritten() const noexcept {
+        return {writing_.data() + written_, writing_.size() - written_};
+    }
+    void mark_in_flight() noexcept { in_flight_ = true; }
+    // The current write is complete.
+    void finish_write() noexcept;
+
+    // Frees buffer capacity kept from a burst, so idle connections stay small.
+    void trim() noexcept;
+
+private:
+    std::vector<std::uint8_t> writing_;
+    std::vector<std::uint8_t> pending_;
+    std::size_t written_ = 0;
+    std::size_t urgent_end_ = 0;  // where the next urgent bytes go in pending_
+    bool in_flight_ = false;
+};
+
+}  // namespace sockeye::net

@@ -1,0 +1,616 @@
+#include "connection.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "http/response.hpp"
+#include "log.hpp"
+
+namespace sockeye::server_detail {
+
+namespace {
+
+constexpr std::size_t file_piece = 64 * 1024;
+
+std::string peer_name(const uv_tcp_t* tcp) {
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+        const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        return std::string(ip) + ":" + std::to_string(port);
+    }
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    uv_ip6_name(a, ip, sizeof ip);
+    port = ntohs(a->sin6_port);
+    return "[" + std::string(ip) + "]:" + std::to_string(port);
+}
+
+message_type public_type(protocol::message_type t) {
+    return t == protocol::message_type::text ? message_type::text : message_type::binary;
+}
+protocol::message_type protocol_type(message_type t) {
+    return t == message_type::text ? protocol::message_type::text : protocol::message_type::binary;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- lifecycle
+
+connection_impl::connection_impl(server_core& core) : core_(core) {
+    tcp_.data = this;
+    timer_.data = this;
+}
+
+connection_impl::~connection_impl() {
+    if (file_fd_ >= 0) ::close(file_fd_);
+}
+
+void connection_impl::accept_from(server_core& core, uv_stream_t* listener) {
+    auto* c = new connection_impl(core);
+    uv_tcp_init(core.loop, &c->tcp_);
+    uv_timer_init(core.loop, &c->timer_);
+    c->open_handles_ = 2;
+    core.add(c);
+    if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
+        c->phase_ = phase::closed;
+        c->terminate("accept failed");
+        return;
+    }
+    c->start();
+}
+
+void connection_impl::start() {
+    uv_tcp_nodelay(&tcp_, 1);
+    peer_ = peer_name(&tcp_);
+    started_ = uv_now(core_.loop);
+    core_.stats.http_connections_open++;
+    http_ = std::make_unique<http::request_parser>(
+        http::request_limits{core_.opts.max_header_bytes, 100});
+    if (const auto t = to_ms(core_.opts.handshake_timeout)) handshake_deadline_ = started_ + t;
+    update_reading();
+    arm_timer();
+}
+
+void connection_impl::terminate(const char* why) {
+    if (phase_ == phase::closed && open_handles_ == 0) return;
+    const bool was_closed = phase_ == phase::closed;
+    phase_ = phase::closed;
+    if (!was_closed) {
+        if (session_) {
+            core_.stats.connections_open--;
+            count_final_close();
+            const double secs = static_cast<double>(uv_now(core_.loop) - started_) / 1000.0;
+            log(log_level::info,
+                "close peer=%s code=%u reason=\"%s\" in=%llu out=%llu duration=%.3fs%s%s",
+                peer_.c_str(), final_code_, final_reason_.c_str(),
+                static_cast<unsigned long long>(bytes_in_),
+                static_cast<unsigned long long>(bytes_out_), secs, why ? " why=" : "",
+                why ? why : "");
+        } else {
+            core_.stats.http_connections_open--;
+            if (why) log(log_level::debug, "http close peer=%s why=%s", peer_.c_str(), why);
+        }
+        if (opened_ && core_.h.on_close) {
+            opened_ = false;
+            core_.h.on_close(*this, final_code_, final_reason_);
+        }
+    }
+    if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    reading_ = false;
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);
+    }
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
+    }
+}
+
+void connection_impl::count_final_close() { core_.stats.close_codes[final_code_]++; }
+
+void connection_impl::on_handle_closed(uv_handle_t* h) {
+    auto* c = static_cast<connection_impl*>(h->data);
+    if (--c->open_handles_ > 0) return;
+    c->core_.remove(c);
+    delete c;
+}
+
+// Starts the end of the connection: flush what is queued, send FIN, then read until the
+// peer's EOF (closing with unread input would turn the FIN into a RST and could destroy
+// the close frame in flight), bounded by close_timeout.
+void connection_impl::begin_close() {
+    if (phase_ == phase::closing || phase_ == phase::closed) return;
+    phase_ = phase::closing;
+    if (file_fd_ >= 0) {
+        ::close(file_fd_);
+        file_fd_ = -1;
+        file_left_ = 0;
+    }
+    const auto now = uv_now(core_.loop);
+    const auto t = std::max<std::uint64_t>(to_ms(core_.opts.close_timeout), 1);
+    if (close_deadline_ == 0 || close_deadline_ > now + t) close_deadline_ = now + t;
+    handshake_deadline_ = next_ping_ = pong_deadline_ = 0;
+    update_reading();
+    arm_timer();
+    request_flush();
+}
+
+void connection_impl::shutdown_for_server() {
+    if (phase_ == phase::websocket && session_) {
+        close(protocol::close_code::going_away, "server shutting down");
+    } else if (phase_ == phase::http) {
+        begin_close();
+    }
+}
+
+// ---------------------------------------------------------------- reading
+
+void connection_impl::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+    auto* c = static_cast<connection_impl*>(h->data);
+    auto& rb = c->core_.read_buffer;
+    *buf = uv_buf_init(reinterpret_cast<char*>(rb.data()), static_cast<unsigned>(rb.size()));
+}
+
+void connection_impl::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+    auto* c = static_cast<connection_impl*>(s->data);
+    if (nread == 0) return;  // EAGAIN
+    if (nread < 0) {
+        c->terminate(nread == UV_EOF ? (c->phase_ == phase::closing ? nullptr : "peer closed TCP")
+                                     : uv_strerror(static_cast<int>(nread)));
+        return;
+    }
+    const auto n = static_cast<std::size_t>(nread);
+    c->bytes_in_ += n;
+    c->core_.stats.bytes_in += n;
+    c->in_read_ = true;
+    c->handle_bytes(reinterpret_cast<std::uint8_t*>(buf->base), n);
+    c->in_read_ = false;
+    c->flush();
+}
+
+void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
+    switch (phase_) {
+        case phase::http: {
+            const std::size_t used = handle_http(data, len);
+            if (used < len && phase_ == phase::websocket) {
+                session_->receive(data + used, len - used);
+                after_session_event();
+            } else if (used < len && phase_ == phase::http) {
+                // The rest waits until the file being sent is done.
+                held_input_.append(reinterpret_cast<const char*>(data + used), len - used);
+                update_reading();
+            }
+            break;
+        }
+        case phase::websocket:
+            last_frame_ = uv_now(core_.loop);
+            session_->receive(data, len);
+            after_session_event();
+            break;
+        case phase::closing:
+            // After our close or error answer: discard until the peer's EOF.
+            break;
+        case phase::closed:
+            break;
+    }
+}
+
+std::size_t connection_impl::handle_http(std::uint8_t* data, std::size_t len) {
+    std::size_t used = 0;
+    while (used < len && phase_ == phase::http && file_fd_ < 0) {
+        const auto r = http_->feed(reinterpret_cast<const char*>(data + used), len - used);
+        if (r.status == http::parse_status::need_more) return len;
+        if (r.status == http::parse_status::error) {
+            log(log_level::debug, "bad request peer=%s status=%d reason=%.*s", peer_.c_str(),
+                r.http_status, static_cast<int>(r.reason.size()), r.reason.data());
+            respond(http::text_response(r.http_status, std::string(r.reason) + "\n", false), false);
+            return len;
+        }
+        used += r.consumed;
+        handle_request();
+    }
+    return used;
+}
+
+void connection_impl::handle_request() {
+    handshake_deadline_ = 0;
+    std::vector<protocol::http_header> scratch;
+    const protocol::request_head head = http_->as_request_head(scratch);
+    if (protocol::is_websocket_request(head)) {
+        const std::string_view path = target_path_only(head.target);
+        if (!core_.opts.ws_path.empty() && path != core_.opts.ws_path) {
+            core_.stats.handshake_rejections[404]++;
+            respond(http::text_response(404, "no WebSocket endpoint here\n", false), false);
+            return;
+        }
+        protocol::handshake_result result = protocol::validate_upgrade(head, core_.handshake);
+        if (!result.accepted()) {
+            core_.stats.handshake_rejections[result.status]++;
+            log(log_level::debug, "handshake rejected peer=%s status=%d reason=%s", peer_.c_str(),
+                result.status, result.reason.c_str());
+            respond(result.to_http(), false);
+            return;
+        }
+        upgrade(result, head.target);
+        return;
+    }
+    core_.stats.http_requests++;
+    const bool keep_alive = http_->keep_alive() && !http_->has_body() && !core_.shutting_down;
+    http_answer a = core_.routes->answer(*http_, core_.stats, keep_alive);
+    if (a.file_fd >= 0) {
+        file_fd_ = a.file_fd;
+        file_left_ = a.file_size;
+        keep_alive_after_file_ = a.keep_alive;
+    }
+    respond(std::move(a.head), a.keep_alive);  // with a file, the ending waits for it
+    if (file_fd_ >= 0) send_file_piece();
+}
+
+void connection_impl::respond(std::string bytes, bool keep_alive) {
+    output_.append({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+    request_flush();
+    if (file_fd_ >= 0) return;  // finish_response() runs when the file is out
+    if (!keep_alive) {
+        begin_close();
+    } else if (phase_ == phase::http) {
+        finish_response();
+    }
+}
+
+// Ready for the next request on a keep-alive connection.
+void connection_impl::finish_response() {
+    http_->reset();
+    if (const auto t = to_ms(core_.opts.handshake_timeout)) {
+        handshake_deadline_ = uv_now(core_.loop) + t;
+    }
+    arm_timer();
+}
+
+void connection_impl::send_file_piece() {
+    static thread_local std::uint8_t piece[file_piece];
+    while (file_fd_ >= 0 && file_left_ > 0 && output_.size() < core_.opts.high_water_mark) {
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(file_left_, file_piece));
+        const ssize_t n = ::read(file_fd_, piece, want);
+        if (n <= 0) {  // the file shrank or failed under us: the response can't be completed
+            ::close(file_fd_);
+            file_fd_ = -1;
+            begin_close();
+            return;
+        }
+        output_.append({piece, static_cast<std::size_t>(n)});
+        file_left_ -= static_cast<std::uint64_t>(n);
+    }
+    request_flush();
+    if (file_fd_ >= 0 && file_left_ == 0) {
+        ::close(file_fd_);
+        file_fd_ = -1;
+        if (!keep_alive_after_file_) {
+            begin_close();
+            return;
+        }
+        finish_response();
+        if (!held_input_.empty()) {
+            std::string held;
+            held.swap(held_input_);
+            in_read_ = true;
+            handle_bytes(reinterpret_cast<std::uint8_t*>(held.data()), held.size());
+            in_read_ = false;
+            request_flush();
+        }
+        update_reading();
+    }
+}
+
+void connection_impl::upgrade(const protocol::handshake_result& result, std::string_view target) {
+    const std::string response = result.to_http();
+    output_.append({reinterpret_cast<const std::uint8_t*>(response.data()), response.size()});
+    protocol::session_options so;
+    so.local_role = protocol::role::server;
+    so.max_message_size = core_.opts.max_message_size;
+    so.max_frame_size = core_.opts.max_frame_size;
+    session_.emplace(so, static_cast<protocol::session_handler&>(*this));
+    path_.assign(target);
+    subprotocol_ = result.subprotocol;
+    http_.reset();
+    phase_ = phase::websocket;
+    core_.stats.http_connections_open--;
+    core_.stats.connections_open++;
+    core_.stats.connections_total++;
+    const auto now = uv_now(core_.loop);
+    last_frame_ = now;
+    if (const auto t = to_ms(core_.opts.ping_interval)) next_ping_ = now + t;
+    arm_timer();
+    log(log_level::info, "open peer=%s path=%s subprotocol=%s", peer_.c_str(), path_.c_str(),
+        subprotocol_.empty() ? "-" : subprotocol_.c_str());
+    opened_ = true;
+    if (core_.h.on_open) core_.h.on_open(*this);
+    request_flush();
+}
+
+// After the session consumed input: act on a close it reached.
+void connection_impl::after_session_event() {
+    if (phase_ == phase::websocket && session_->state() == protocol::session_state::closed) {
+        begin_close();
+    }
+}
+
+// ---------------------------------------------------------------- session events
+
+void connection_impl::on_message_begin(protocol::message_type type) {
+    in_type_ = public_type(type);
+    in_size_ = 0;
+    if (core_.h.on_message_begin) {
+        core_.h.on_message_begin(*this, in_type_);
+    } else {
+        in_buffer_.clear();
+    }
+}
+
+void connection_impl::on_message_data(std::span<const std::uint8_t> data, bool fin) {
+    in_size_ += data.size();
+    if (fin) core_.stats.messages_in++;
+    if (fin && in_size_ == 0 && core_.opts.reject_empty) {
+        close(protocol::close_code::policy_violation, "empty messages are not accepted");
+        return;
+    }
+    if (core_.h.on_message_chunk) {
+        core_.h.on_message_chunk(*this, data, fin);
+        return;
+    }
+    if (!core_.h.on_message) return;
+    in_buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
+    if (fin) {
+        core_.h.on_message(*this, in_type_,
+                           {reinterpret_cast<const std::uint8_t*>(in_buffer_.data()), in_buffer_.size()});
+        in_buffer_.clear();
+        if (in_buffer_.capacity() > 64 * 1024) std::string().swap(in_buffer_);
+    }
+}
+
+void connection_impl::on_pong(std::span<const std::uint8_t> payload) {
+    pong_deadline_ = 0;
+    if (core_.h.on_pong) core_.h.on_pong(*this, payload);
+}
+
+void connection_impl::on_close(std::uint16_t code, std::string_view reason) {
+    close_received_ = true;
+    final_code_ = code;
+    final_reason_.assign(reason);
+}
+
+void connection_impl::on_error(protocol::error e) {
+    final_code_ = protocol::close_code_for(e);
+    final_reason_.assign(protocol::describe(e));
+    log(log_level::info, "protocol error peer=%s code=%u: %s", peer_.c_str(), final_code_,
+        final_reason_.c_str());
+}
+
+void connection_impl::on_send(std::span<const std::uint8_t> header,
+                              std::span<const std::uint8_t> payload, bool control) {
+    if (control) {
+        output_.append_urgent(header, payload);
+    } else {
+        output_.append(header, payload);
+    }
+    request_flush();
+}
+
+// ---------------------------------------------------------------- sending (public API)
+
+bool connection_impl::send(message_type type, std::span<const std::uint8_t> data) {
+    if (phase_ != phase::websocket || !session_->send_message(protocol_type(type), data)) return false;
+    core_.stats.messages_out++;
+    return true;
+}
+
+bool connection_impl::begin_message(message_type type) {
+    return phase_ == phase::websocket && session_->begin_message(protocol_type(type));
+}
+
+bool connection_impl::write_message(std::span<const std::uint8_t> piece, bool fin) {
+    if (phase_ != phase::websocket || !session_->write_message(piece, fin)) return false;
+    if (fin) core_.stats.messages_out++;
+    return true;
+}
+
+bool connection_impl::ping(std::span<const std::uint8_t> payload) {
+    return phase_ == phase::websocket && session_->send_ping(payload);
+}
+
+bool connection_impl::close(std::uint16_t code, std::string_view reason) {
+    if (phase_ != phase::websocket || !session_->close(code, reason)) return false;
+    if (final_code_ == 1006 && !close_received_) {
+        final_code_ = code;
+        final_reason_.assign(reason);
+    }
+    if (session_->state() == protocol::session_state::closed) {
+        begin_close();
+    } else {
+        const auto t = std::max<std::uint64_t>(to_ms(core_.opts.close_timeout), 1);
+        close_deadline_ = uv_now(core_.loop) + t;
+        arm_timer();
+    }
+    return true;
+}
+
+void connection_impl::pause() {
+    user_paused_ = true;
+    update_reading();
+}
+
+void connection_impl::resume() {
+    user_paused_ = false;
+    update_reading();
+}
+
+// ---------------------------------------------------------------- writing
+
+void connection_impl::request_flush() {
+    if (in_read_ || dirty_ || phase_ == phase::closed) return;
+    dirty_ = true;
+    core_.dirty.push_back(this);
+}
+
+void connection_impl::flush() {
+    if (phase_ == phase::closed) return;
+    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+    while (!output_.writing() && output_.has_pending()) {
+        const auto bytes = output_.start_write();
+        uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
+                                 static_cast<unsigned>(bytes.size()));
+        int r = uv_try_write(stream, &b, 1);
+        if (r == UV_EAGAIN) r = 0;
+        if (r < 0) {
+            terminate(uv_strerror(r));
+            return;
+        }
+        const auto written = static_cast<std::size_t>(r);
+        bytes_out_ += written;
+        core_.stats.bytes_out += written;
+        if (written == bytes.size()) {
+            output_.finish_write();
+            continue;
+        }
+        output_.advance(written);
+        const auto rest = output_.unwritten();
+        auto* req = new uv_write_t;
+        req->data = this;
+        uv_buf_t rb = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(rest.data())),
+                                  static_cast<unsigned>(rest.size()));
+        if (const int e = uv_write(req, stream, &rb, 1, on_write); e != 0) {
+            delete req;
+            terminate(uv_strerror(e));
+            return;
+        }
+        output_.mark_in_flight();
+    }
+    check_backpressure();
+    if (phase_ == phase::closing && output_.empty() && !shutdown_sent_) {
+        shutdown_sent_ = true;
+        auto* req = new uv_shutdown_t;
+        req->data = this;
+        if (uv_shutdown(req, stream, on_shutdown) != 0) {
+            delete req;
+            terminate(nullptr);
+        }
+    }
+    if (output_.empty()) output_.trim();
+}
+
+void connection_impl::on_write(uv_write_t* req, int status) {
+    auto* c = static_cast<connection_impl*>(req->data);
+    delete req;
+    if (status == UV_ECANCELED) return;  // the handle is closing
+    if (status < 0) {
+        c->terminate(uv_strerror(status));
+        return;
+    }
+    const std::size_t n = c->output_.unwritten().size();
+    c->bytes_out_ += n;
+    c->core_.stats.bytes_out += n;
+    c->output_.finish_write();
+    if (c->file_fd_ >= 0) c->send_file_piece();
+    c->flush();
+}
+
+void connection_impl::on_shutdown(uv_shutdown_t* req, int) {
+    delete req;  // keep reading until EOF or the close deadline
+}
+
+void connection_impl::check_backpressure() {
+    const std::size_t queued = output_.size();
+    if (queued > core_.opts.high_water_mark) {
+        above_high_ = true;
+        if (!bp_paused_) {
+            bp_paused_ = true;
+            update_reading();
+        }
+    } else if (queued <= core_.opts.low_water_mark) {
+        if (bp_paused_) {
+            bp_paused_ = false;
+            update_reading();
+        }
+        if (above_high_) {
+            above_high_ = false;
+            if (opened_ && core_.h.on_drain) core_.h.on_drain(*this);
+        }
+    }
+}
+
+void connection_impl::update_reading() {
+    bool want = phase_ != phase::closed;
+    if (phase_ == phase::http) want = want && file_fd_ < 0 && !bp_paused_;
+    if (phase_ == phase::websocket) want = !bp_paused_ && !user_paused_;
+    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
+    if (want && !reading_) {
+        reading_ = uv_read_start(stream, on_alloc, on_read) == 0;
+    } else if (!want && reading_) {
+        uv_read_stop(stream);
+        reading_ = false;
+    }
+}
+
+// ---------------------------------------------------------------- timers
+
+void connection_impl::arm_timer() {
+    if (phase_ == phase::closed) return;
+    std::uint64_t next = 0;
+    auto consider = [&](std::uint64_t t) {
+        if (t != 0 && (next == 0 || t < next)) next = t;
+    };
+    consider(handshake_deadline_);
+    consider(close_deadline_);
+    consider(next_ping_);
+    consider(pong_deadline_);
+    if (phase_ == phase::websocket && to_ms(core_.opts.idle_timeout) != 0 &&
+        !session_->close_sent()) {
+        consider(last_frame_ + to_ms(core_.opts.idle_timeout));
+    }
+    if (next == 0) {
+        uv_timer_stop(&timer_);
+        return;
+    }
+    const auto now = uv_now(core_.loop);
+    uv_timer_start(&timer_, on_timer, next > now ? next - now : 0, 0);
+}
+
+void connection_impl::on_timer(uv_timer_t* t) {
+    auto* c = static_cast<connection_impl*>(t->data);
+    const auto now = uv_now(c->core_.loop);
+    if (c->handshake_deadline_ && now >= c->handshake_deadline_) {
+        c->terminate("handshake timeout");
+        return;
+    }
+    if (c->close_deadline_ && now >= c->close_deadline_) {
+        c->terminate("close timeout");
+        return;
+    }
+    if (c->pong_deadline_ && now >= c->pong_deadline_) {
+        log(log_level::warn, "no pong peer=%s: dropping", c->peer_.c_str());
+        c->terminate("pong timeout");
+        return;
+    }
+    if (c->phase_ == phase::websocket) {
+        if (c->next_ping_ && now >= c->next_ping_) {
+            if (c->pong_deadline_ == 0) {
+                if (const auto pt = to_ms(c->core_.opts.pong_timeout)) c->pong_deadline_ = now + pt;
+            }
+            c->session_->send_ping();
+            c->next_ping_ = now + to_ms(c->core_.opts.ping_interval);
+        }
+        const auto idle = to_ms(c->core_.opts.idle_timeout);
+        if (idle && now >= c->last_frame_ + idle && !c->session_->close_sent()) {
+            c->close(protocol::close_code::going_away, "idle timeout");
+        }
+    }
+    c->arm_timer();
+    c->flush();
+}
+
+}  // namespace sockeye::server_detail

@@ -1,0 +1,141 @@
+// One accepted TCP connection: first an HTTP/1.1 exchange (static files, health, metrics,
+// or the upgrade request), then, once upgraded, a WebSocket connection driven by the
+// sans-I/O protocol::session. Owns its libuv handles and deletes itself once they close.
+#pragma once
+#include <uv.h>
+
+#include <sockeye/server.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "http/request_parser.hpp"
+#include "net/output_queue.hpp"
+#include "protocol/session.hpp"
+#include "server_core.hpp"
+
+namespace sockeye::server_detail {
+
+class connection_impl final : public sockeye::connection, private protocol::session_handler {
+public:
+    explicit connection_impl(server_core& core);
+    ~connection_impl() override;
+
+    // Accepts from `listener` and starts reading; deletes itself on failure.
+    static void accept_from(server_core& core, uv_stream_t* listener);
+
+    // Graceful shutdown: WebSocket peers get close 1001, idle HTTP connections are closed.
+    void shutdown_for_server();
+    // Writes whatever output is pending (called for dirty connections).
+    void flush();
+
+    // sockeye::connection
+    bool send(message_type type, std::span<const std::uint8_t> data) override;
+    bool begin_message(message_type type) override;
+    bool write_message(std::span<const std::uint8_t> piece, bool fin) override;
+    bool ping(std::span<const std::uint8_t> payload) override;
+    bool close(std::uint16_t code, std::string_view reason) override;
+    std::size_t buffered_amount() const override { return output_.size(); }
+    void pause() override;
+    void resume() override;
+    const std::string& subprotocol() const override { return subprotocol_; }
+    const std::string& path() const override { return path_; }
+    const std::string& peer() const override { return peer_; }
+
+    connection_impl* prev_ = nullptr;  // server_core's list
+    connection_impl* next_ = nullptr;
+    bool dirty_ = false;               // in server_core::dirty
+
+private:
+    enum class phase : std::uint8_t {
+        http,       // reading request heads
+        websocket,  // upgraded
+        closing,    // output flushing, then FIN sent; reading until the peer's EOF
+        closed,     // handles closing; deleted when they are
+    };
+
+    // libuv callbacks
+    static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
+    static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+    static void on_write(uv_write_t* req, int status);
+    static void on_shutdown(uv_shutdown_t* req, int status);
+    static void on_timer(uv_timer_t* t);
+    static void on_handle_closed(uv_handle_t* h);
+
+    void start();
+    void handle_bytes(std::uint8_t* data, std::size_t len);
+    // Returns the bytes used; stops early when the rest must wait (file being sent).
+    std::size_t handle_http(std::uint8_t* data, std::size_t len);
+    void handle_request();
+    void upgrade(const protocol::handshake_result& result, std::string_view target);
+    void respond(std::string bytes, bool keep_alive);
+    void send_file_piece();
+    void finish_response();
+    void after_session_event();
+
+    void request_flush();
+    void update_reading();
+    void check_backpressure();
+    void begin_close();
+    void terminate(const char* why);
+    void arm_timer();
+    void count_final_close();
+
+    // protocol::session_handler
+    void on_message_begin(protocol::message_type type) override;
+    void on_message_data(std::span<const std::uint8_t> data, bool fin) override;
+    void on_pong(std::span<const std::uint8_t> payload) override;
+    void on_close(std::uint16_t code, std::string_view reason) override;
+    void on_error(protocol::error e) override;
+    void on_send(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
+                 bool control) override;
+
+    server_core& core_;
+    uv_tcp_t tcp_{};
+    uv_timer_t timer_{};
+    int open_handles_ = 0;
+    phase phase_ = phase::http;
+    bool reading_ = false;
+    bool in_read_ = false;        // inside on_read: output waits for the end of it (cork)
+    bool user_paused_ = false;
+    bool bp_paused_ = false;      // reading stopped: too much unsent output
+    bool above_high_ = false;     // for on_drain
+    bool shutdown_sent_ = false;
+    bool opened_ = false;         // on_open was called (so on_close is owed)
+    bool close_received_ = false;
+
+    net::output_queue output_;
+    std::unique_ptr<http::request_parser> http_;  // freed once upgraded
+    std::optional<protocol::session> session_;
+
+    // Static file being sent: pieces are read as the output drains.
+    int file_fd_ = -1;
+    std::uint64_t file_left_ = 0;
+    bool keep_alive_after_file_ = false;
+    std::string held_input_;  // pipelined bytes that wait for the file to finish
+
+    // Received message state for whole-message delivery and policies.
+    message_type in_type_ = message_type::binary;
+    std::uint64_t in_size_ = 0;
+    std::string in_buffer_;
+
+    // Deadlines in loop milliseconds; 0 = not set.
+    std::uint64_t handshake_deadline_ = 0;
+    std::uint64_t close_deadline_ = 0;
+    std::uint64_t next_ping_ = 0;
+    std::uint64_t pong_deadline_ = 0;
+    std::uint64_t last_frame_ = 0;
+
+    std::uint64_t started_ = 0;
+    std::uint64_t bytes_in_ = 0;
+    std::uint64_t bytes_out_ = 0;
+    std::uint16_t final_code_ = 1006;
+    std::string final_reason_;
+    std::string path_;
+    std::string subprotocol_;
+    std::string peer_;
+};
+
+}  // namespace sockeye::server_detail

@@ -1,0 +1,45 @@
+#include "log.hpp"
+
+#include <cstdio>
+#include <ctime>
+
+namespace sockeye::server_detail {
+
+namespace {
+log_level current = log_level::info;
+
+const char* name(log_level l) {
+    switch (l) {
+        case log_level::debug: return "debug";
+        case log_level::info: return "info";
+        case log_level::warn: return "warn";
+        case log_level::error: return "error";
+        default: return "";
+    }
+}
+}  // namespace
+
+void set_log_level(log_level level) noexcept { current = level; }
+
+bool log_enabled(log_level level) noexcept { return level >= current && level != log_level::off; }
+
+void log(log_level level, const char* fmt, ...) {
+    if (!log_enabled(level)) return;
+    char line[1024];
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tm t{};
+    gmtime_r(&ts.tv_sec, &t);
+    int n = std::snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
+                          t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+                          ts.tv_nsec / 1000000, name(level));
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && static_cast<std::size_t>(n) < sizeof line) {
+        std::vsnprintf(line + n, sizeof line - static_cast<std::size_t>(n), fmt, ap);
+    }
+    va_end(ap);
+    std::fprintf(stderr, "%s\n", line);
+}
+
+}  // namespace sockeye::server_detail

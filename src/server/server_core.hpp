@@ -1,0 +1,50 @@
+// State shared by the listener and every connection of one event loop.
+#pragma once
+#include <uv.h>
+
+#include <sockeye/server.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "http_routes.hpp"
+#include "metrics.hpp"
+#include "protocol/handshake.hpp"
+
+namespace sockeye::server_detail {
+
+class connection_impl;
+
+// Converts seconds from the options to libuv's milliseconds; 0 stays 0 (= off).
+inline std::uint64_t to_ms(double seconds) {
+    return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000.0 + 0.5);
+}
+
+struct server_core {
+    server_options opts;
+    handlers h;
+    protocol::server_handshake_options handshake;
+    uv_loop_t* loop = nullptr;
+    metrics stats;
+    std::unique_ptr<http_routes> routes;
+
+    // One receive buffer for the whole loop: libuv reads into it and the bytes are parsed
+    // (and unmasked in place) before the next read, so no connection owns one.
+    std::vector<std::uint8_t> read_buffer = std::vector<std::uint8_t>(256 * 1024);
+
+    // Every live connection (intrusive list through connection_impl::prev_/next_).
+    connection_impl* connections = nullptr;
+    // Connections with output produced outside their read callback, flushed before the
+    // loop next waits for I/O.
+    std::vector<connection_impl*> dirty;
+
+    bool shutting_down = false;
+    // Called when the last connection is gone during shutdown.
+    void (*on_drained)(server_core&) = nullptr;
+
+    void add(connection_impl* c);
+    void remove(connection_impl* c);
+};
+
+}  // namespace sockeye::server_detail

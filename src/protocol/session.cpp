@@ -79,7 +79,7 @@ bool session::on_frame_header(const frame_header& h) {
 bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
     if (is_control(frame_op_)) {
         // At most 125 bytes (checked by the parser), possibly split across reads.
-        std::memcpy(control_buf_ + control_len_, data.data(), data.size());
+        if (!data.empty()) std::memcpy(control_buf_ + control_len_, data.data(), data.size());
         control_len_ = static_cast<std::uint8_t>(control_len_ + data.size());
         if (!frame_end) return true;
         return handle_control(frame_op_, std::span<const std::uint8_t>(control_buf_, control_len_));
@@ -149,7 +149,7 @@ bool session::fail(error e) {
         payload[0] = static_cast<std::uint8_t>(code >> 8);
         payload[1] = static_cast<std::uint8_t>(code);
         const std::size_t n = std::min(why.size(), max_control_payload - 2);
-        std::memcpy(payload + 2, why.data(), n);
+        if (n != 0) std::memcpy(payload + 2, why.data(), n);
         emit_frame(opcode::close, true, std::span<const std::uint8_t>(payload, n + 2));
         close_sent_ = true;
     }
@@ -247,7 +247,7 @@ bool session::close(std::uint16_t code, std::string_view reason) {
         payload[0] = static_cast<std::uint8_t>(code >> 8);
         payload[1] = static_cast<std::uint8_t>(code);
         const std::string_view r = cut_utf8(reason, max_control_payload - 2);
-        std::memcpy(payload + 2, r.data(), r.size());
+        if (!r.empty()) std::memcpy(payload + 2, r.data(), r.size());
         n = 2 + r.size();
     }
     emit_frame(opcode::close, true, std::span<const std::uint8_t>(payload, n));

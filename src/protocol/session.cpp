@@ -167,10 +167,12 @@ void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payl
     h.payload_length = payload.size();
     h.masked = opts_.local_role == role::client;
     std::uint8_t header[max_frame_header_size];
-    const bool control = is_control(op);
+    // Pings and pongs may overtake queued data; a close must not: no data frame may follow
+    // it on the wire (§5.5.1).
+    const bool urgent = op == opcode::ping || op == opcode::pong;
     if (!h.masked) {
         const std::size_t n = encode_frame_header(h, header);
-        handler_.on_send({header, n}, payload, control);
+        handler_.on_send({header, n}, payload, urgent);
         return;
     }
     h.key = next_masking_key();
@@ -183,7 +185,7 @@ void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payl
         key_offset = mask_copy(mask_scratch, payload.data() + done, piece, h.key, key_offset);
         handler_.on_send(first ? std::span<const std::uint8_t>(header, n)
                                : std::span<const std::uint8_t>(),
-                         {mask_scratch, piece}, control);
+                         {mask_scratch, piece}, urgent);
         first = false;
         done += piece;
     } while (done < payload.size());

@@ -63,11 +63,11 @@ public:
     // session is closed (§7.1.7 "fail the WebSocket connection").
     virtual void on_error(error /*e*/) {}
     // Bytes to write to the peer, in order: a frame header and (part of) its payload. Either
-    // may be empty. Both are valid only during the call. `control` marks ping, pong and
-    // close frames, which the I/O layer may send ahead of queued data frames, but only at a
-    // frame boundary.
+    // may be empty. Both are valid only during the call. `urgent` marks pings and pongs,
+    // which the I/O layer may send ahead of queued data frames, but only at a frame
+    // boundary. Close frames are never urgent: nothing may follow them.
     virtual void on_send(std::span<const std::uint8_t> header,
-                         std::span<const std::uint8_t> payload, bool control) = 0;
+                         std::span<const std::uint8_t> payload, bool urgent) = 0;
 };
 
 class session final : private frame_sink {

@@ -392,8 +392,8 @@ void connection_impl::on_error(protocol::error e) {
 }
 
 void connection_impl::on_send(std::span<const std::uint8_t> header,
-                              std::span<const std::uint8_t> payload, bool control) {
-    if (control) {
+                              std::span<const std::uint8_t> payload, bool urgent) {
+    if (urgent) {
         output_.append_urgent(header, payload);
     } else {
         output_.append(header, payload);

@@ -90,7 +90,7 @@ private:
     void on_close(std::uint16_t code, std::string_view reason) override;
     void on_error(protocol::error e) override;
     void on_send(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
-                 bool control) override;
+                 bool urgent) override;
 
     server_core& core_;
     uv_tcp_t tcp_{};

@@ -394,6 +394,16 @@ TEST(SessionWriter, StreamedMessageWithControlFramesBetween) {
     EXPECT_TRUE(out[2].fin);
 }
 
+// Pings and pongs may overtake queued data; a close may not (no data after a close, §5.5.1).
+TEST(SessionWriter, OnlyPingAndPongAreUrgent) {
+    harness h;
+    ASSERT_TRUE(h.s.send_text("data"));
+    ASSERT_TRUE(h.s.send_ping());
+    ASSERT_TRUE(h.s.send_pong());
+    ASSERT_TRUE(h.s.close(1000));
+    EXPECT_EQ(h.rec.urgent, (std::vector<bool>{false, true, true, false}));
+}
+
 TEST(SessionWriter, ControlPayloadOver125IsRefused) {
     harness h;
     EXPECT_FALSE(h.s.send_ping(bytes(126, 'x')));

@@ -110,8 +110,10 @@ public:
     void on_error(protocol::error e) override {
         events.push_back("error " + std::to_string(protocol::close_code_for(e)));
     }
+    std::vector<bool> urgent;  // per on_send call
     void on_send(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
-                 bool) override {
+                 bool is_urgent) override {
+        urgent.push_back(is_urgent);
         wire.insert(wire.end(), header.begin(), header.end());
         wire.insert(wire.end(), payload.begin(), payload.end());
     }

@@ -1,0 +1,68 @@
+// The per-connection output queue: order, urgent insertion, partial writes.
+#include "net/output_queue.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace sockeye::net {
+namespace {
+
+std::span<const std::uint8_t> b(const std::string& s) {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+std::string str(std::span<const std::uint8_t> s) { return std::string(s.begin(), s.end()); }
+
+TEST(OutputQueue, AppendsInOrderAndWritesAllPending) {
+    output_queue q;
+    q.append(b("ab"));
+    q.append(b("cd"), b("ef"));
+    EXPECT_EQ(q.size(), 6u);
+    EXPECT_EQ(str(q.start_write()), "abcdef");
+    EXPECT_EQ(q.size(), 6u);  // still unsent until the write finishes
+    q.append(b("gh"));       // goes to the next write, not into the one in flight
+    q.advance(4);
+    EXPECT_EQ(str(q.unwritten()), "ef");
+    EXPECT_EQ(q.size(), 4u);
+    q.mark_in_flight();
+    EXPECT_TRUE(q.writing());
+    q.finish_write();
+    EXPECT_FALSE(q.writing());
+    EXPECT_EQ(q.size(), 2u);
+    EXPECT_EQ(str(q.start_write()), "gh");
+}
+
+TEST(OutputQueue, UrgentBytesGoAheadOfPendingDataInTheirOwnOrder) {
+    output_queue q;
+    q.append(b("DATA1"));
+    q.append_urgent(b("P"), b("1"));
+    q.append(b("DATA2"));
+    q.append_urgent(b("P"), b("2"));
+    EXPECT_EQ(str(q.start_write()), "P1P2DATA1DATA2");
+}
+
+TEST(OutputQueue, UrgentBytesNeverSplitTheWriteInFlight) {
+    output_queue q;
+    q.append(b("FRAME-IN-FLIGHT"));
+    q.start_write();
+    q.mark_in_flight();
+    q.append(b("NEXT"));
+    q.append_urgent(b("PONG"), {});
+    q.finish_write();
+    EXPECT_EQ(str(q.start_write()), "PONGNEXT");
+}
+
+TEST(OutputQueue, TrimReleasesLargeIdleBuffers) {
+    output_queue q;
+    std::string big(1 << 20, 'x');
+    q.append(b(big));
+    q.start_write();
+    q.finish_write();
+    q.trim();
+    EXPECT_TRUE(q.empty());
+    q.append(b("small"));
+    EXPECT_EQ(str(q.start_write()), "small");
+}
+
+}  // namespace
+}  // namespace sockeye::net

@@ -1,0 +1,30 @@
+"""Runs node/ws_echo_client.js (the npm `ws` client) against a fresh server.
+Needs $SOCKEYE_NODE (node binary) and $SOCKEYE_NODE_MODULES (where `npm ci` put ws)."""
+
+import os
+import subprocess
+
+from sockeye_harness import ServerTestCase, main
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class NodeWsClientTest(ServerTestCase):
+    def test_node_ws_client(self):
+        node = os.environ.get("SOCKEYE_NODE", "node")
+        modules = os.environ.get("SOCKEYE_NODE_MODULES")
+        self.assertTrue(modules and os.path.isdir(os.path.join(modules, "ws")),
+                        f"ws is not installed in SOCKEYE_NODE_MODULES={modules!r} "
+                        "(the npm ci fixture should have done it)")
+        env = dict(os.environ, NODE_PATH=modules)
+        proc = subprocess.run([node, os.path.join(HERE, "node", "ws_echo_client.js"),
+                               str(self.server.port)], env=env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=90)
+        print(proc.stdout, end="")
+        self.assertEqual(proc.returncode, 0,
+                         f"node client failed:\n{proc.stdout}\n{proc.stderr}\n{self.server.describe()}")
+        self.assertIn("checks passed", proc.stdout)
+
+
+if __name__ == "__main__":
+    main()

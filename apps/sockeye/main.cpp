@@ -1,109 +1,26 @@
-// The `sockeye` command: `sockeye serve` runs the echo server with the bundled page.
+// The `sockeye` command: `sockeye serve` runs the echo server with the bundled page;
+// `sockeye cert` makes a development certificate.
 #include <CLI/CLI.hpp>
-#include <sockeye/server.hpp>
 
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
-#include <iostream>
 #include <string>
+#include <vector>
 
-#include "echo.hpp"
-
-namespace {
-
-// The bundled page: web/ beside the build directory (build/sockeye → ../web), or the
-// installed data directory (bin/sockeye → ../share/sockeye/web), or the source tree.
-std::string default_web_root() {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) {
-        for (const fs::path& candidate :
-             {exe.parent_path() / "web", exe.parent_path().parent_path() / "web",
-              exe.parent_path().parent_path() / "share" / "sockeye" / "web"}) {
-            if (fs::is_regular_file(candidate / "index.html", ec)) return candidate.string();
-        }
-    }
-    return SOCKEYE_SOURCE_WEB_DIR;
-}
-
-sockeye::log_level parse_level(const std::string& s) {
-    if (s == "debug") return sockeye::log_level::debug;
-    if (s == "warn") return sockeye::log_level::warn;
-    if (s == "error") return sockeye::log_level::error;
-    if (s == "off") return sockeye::log_level::off;
-    return sockeye::log_level::info;
-}
-
-}  // namespace
+#include "commands.hpp"
 
 int main(int argc, char** argv) {
     CLI::App app{"Sockeye: a WebSocket server (RFC 6455) with streaming of any message size"};
     app.set_version_flag("--version", std::string("sockeye ") + SOCKEYE_VERSION);
     app.require_subcommand(1);
 
-    sockeye::server_options o;
-    std::string level = "info";
-    auto* serve = app.add_subcommand("serve", "Serve HTTP and WebSocket (echo) on one port");
-    serve->add_option("--host", o.host, "Address to listen on (IPv4 or IPv6 literal)")
-        ->capture_default_str();
-    serve->add_option("--port", o.port, "Port; 0 picks a free one")->capture_default_str();
-    serve->add_option("--root", o.web_root, "Static files folder (default: the bundled web/)");
-    serve->add_option("--ws-path", o.ws_path, "Accept WebSocket upgrades only on this path");
-    serve->add_option("--origin", o.origins, "Allowed Origin (repeatable; none = any)");
-    serve->add_option("--subprotocol", o.subprotocols,
-                      "Supported subprotocol, preferred first (repeatable)");
-    serve->add_option("--max-message", o.max_message_size,
-                      "Largest message accepted in bytes, 0 = no limit (above: close 1009)")
-        ->capture_default_str();
-    serve->add_option("--max-header-bytes", o.max_header_bytes,
-                      "Largest HTTP request head (above: 431)")
-        ->capture_default_str();
-    serve->add_option("--max-frame", o.max_frame_size,
-                      "Split outgoing messages into frames of at most this many bytes, 0 = no")
-        ->capture_default_str();
-    serve->add_option("--high-water", o.high_water_mark,
-                      "Stop reading a client whose unsent output exceeds this many bytes")
-        ->capture_default_str();
-    serve->add_option("--low-water", o.low_water_mark, "Resume reading below this many bytes")
-        ->capture_default_str();
-    serve->add_option("--close-timeout", o.close_timeout,
-                      "Seconds to wait for a client's close reply")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
-    serve->add_option("--ping-interval", o.ping_interval, "Seconds between heartbeat pings, 0 = off")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
-    serve->add_option("--pong-timeout", o.pong_timeout,
-                      "Seconds to wait for a pong before dropping the client")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
-    serve->add_option("--idle-timeout", o.idle_timeout,
-                      "Close (1001) after this many seconds without a frame, 0 = off")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
-    serve->add_option("--handshake-timeout", o.handshake_timeout,
-                      "Seconds from connect to a complete request head")
-        ->capture_default_str()->check(CLI::NonNegativeNumber);
-    serve->add_flag("--reject-empty", o.reject_empty, "Close (1008) on empty data messages");
-    serve->add_option("--log-level", level, "debug, info, warn, error or off")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
+    const std::vector<sockeye::apps::command_runner> commands = {
+        sockeye::apps::add_serve_command(app),
+    };
 
     CLI11_PARSE(app, argc, argv);
 
-    if (o.web_root.empty()) o.web_root = default_web_root();
-    o.log = parse_level(level);
-    if (o.low_water_mark > o.high_water_mark) o.low_water_mark = o.high_water_mark;
-
-    try {
-        sockeye::server srv(o, sockeye::apps::echo_handlers());
-        srv.handle_signals();  // before the ready line: scripts may signal right after it
-        srv.listen();
-        std::string host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
-        std::printf("listening on http://%s:%u\n", host.c_str(), srv.port());
-        std::fflush(stdout);
-        return srv.run();
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "sockeye: %s\n", e.what());
-        return 1;
+    for (const auto& run : commands) {
+        const int rc = run();
+        if (rc >= 0) return rc;
     }
+    return 2;
 }

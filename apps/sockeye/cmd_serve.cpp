@@ -100,6 +100,14 @@ command_runner add_serve_command(CLI::App& app) {
                      "Seconds from connect to a complete request head")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
+    serve->add_option("--tls-cert", o.tls_cert,
+                      "Certificate (PEM, chain allowed): serve https and wss on the port");
+    serve->add_option("--tls-key", o.tls_key, "Private key (PEM) for --tls-cert");
+    serve->add_option("--tls-min-version", o.tls_min_version, "Oldest TLS version accepted")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"1.2", "1.3"}));
+    serve->add_option("--tls-ciphers", o.tls_ciphers, "TLS 1.2 cipher list (OpenSSL syntax)");
+    serve->add_option("--tls-ciphersuites", o.tls_ciphersuites, "TLS 1.3 cipher suites");
     serve->add_flag("--reject-empty", o.reject_empty, "Close (1008) on empty data messages");
     serve->add_option("--log-level", level, "debug, info, warn, error or off")
         ->capture_default_str()
@@ -118,7 +126,8 @@ command_runner add_serve_command(CLI::App& app) {
             srv.listen();
             std::string host =
                 cfg.host.find(':') != std::string::npos ? "[" + cfg.host + "]" : cfg.host;
-            std::printf("listening on http://%s:%u\n", host.c_str(), srv.port());
+            std::printf("listening on %s://%s:%u\n", srv.tls_enabled() ? "https" : "http",
+                        host.c_str(), srv.port());
             std::fflush(stdout);
             return srv.run();
         } catch (const std::exception& e) {

@@ -37,6 +37,14 @@ struct server_options {
     double idle_timeout = 0;       // seconds without a frame from the peer → close 1001; 0 = off
     double handshake_timeout = 10; // seconds from accept to a complete request head
 
+    // TLS (https and wss on the same port) when both are set. The certificate file may hold
+    // a chain (leaf first); it is sent as is.
+    std::string tls_cert;
+    std::string tls_key;
+    std::string tls_min_version = "1.2";  // "1.2" or "1.3"
+    std::string tls_ciphers;              // TLS 1.2 cipher list; empty = OpenSSL's default
+    std::string tls_ciphersuites;         // TLS 1.3 suites; empty = OpenSSL's default
+
     bool reject_empty = false;     // empty data messages are closed with 1008
     log_level log = log_level::info;
 };
@@ -96,8 +104,13 @@ public:
     void listen();
     // The bound port (after listen()).
     std::uint16_t port() const;
-    // Installs SIGINT/SIGTERM handlers (graceful shutdown; a second signal exits at once).
+    // Installs SIGINT/SIGTERM handlers (graceful shutdown; a second signal exits at once)
+    // and, with TLS, SIGHUP (reload the certificate and key).
     void handle_signals();
+    bool tls_enabled() const;
+    // Loads the certificate and key again; new connections use them, open ones keep theirs.
+    // On failure the old pair stays and the reason is returned (empty string on success).
+    std::string reload_tls();
     // Runs the event loop until the server has shut down. Returns 0 after a clean shutdown.
     int run();
     // Starts a graceful shutdown from inside a handler: stop accepting, close every

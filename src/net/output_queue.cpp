@@ -5,7 +5,7 @@ namespace sockeye::net {
 namespace {
 // Buffers larger than this are released once empty rather than kept for reuse.
 constexpr std::size_t keep_capacity = 64 * 1024;
-}
+}  // namespace
 
 void output_queue::append(std::span<const std::uint8_t> bytes) {
     pending_.insert(pending_.end(), bytes.begin(), bytes.end());
@@ -28,6 +28,12 @@ void output_queue::append_urgent(std::span<const std::uint8_t> a, std::span<cons
     urgent_end_ += a.size() + b.size();
 }
 
+std::uint8_t* output_queue::grow(std::size_t n) {
+    const std::size_t at = pending_.size();
+    pending_.resize(at + n);
+    return pending_.data() + at;
+}
+
 std::span<const std::uint8_t> output_queue::start_write() {
     writing_.clear();
     writing_.swap(pending_);
@@ -43,8 +49,10 @@ void output_queue::finish_write() noexcept {
 }
 
 void output_queue::trim() noexcept {
-    if (writing_.empty() && writing_.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(writing_);
-    if (pending_.empty() && pending_.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(pending_);
+    if (writing_.empty() && writing_.capacity() > keep_capacity)
+        std::vector<std::uint8_t>().swap(writing_);
+    if (pending_.empty() && pending_.capacity() > keep_capacity)
+        std::vector<std::uint8_t>().swap(pending_);
 }
 
 }  // namespace sockeye::net

@@ -13,10 +13,14 @@
 namespace sockeye::net {
 
 class output_queue {
-public:
+  public:
     void append(std::span<const std::uint8_t> bytes);
     void append(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
     void append_urgent(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+    // Room for `n` more bytes at the end, for a producer that writes in place (TLS output);
+    // give back what it did not fill with unfill().
+    std::uint8_t* grow(std::size_t n);
+    void unfill(std::size_t n) noexcept { pending_.resize(pending_.size() - n); }
 
     // Unsent bytes in all: the rest of the in-flight write plus everything pending.
     std::size_t size() const noexcept { return (writing_.size() - written_) + pending_.size(); }
@@ -40,7 +44,7 @@ public:
     // Frees buffer capacity kept from a burst, so idle connections stay small.
     void trim() noexcept;
 
-private:
+  private:
     std::vector<std::uint8_t> writing_;
     std::vector<std::uint8_t> pending_;
     std::size_t written_ = 0;

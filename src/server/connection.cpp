@@ -63,6 +63,14 @@ void connection_impl::accept_from(server_core& core, uv_stream_t* listener) {
         c->terminate("accept failed");
         return;
     }
+    try {
+        if (core.tls) c->tls_ = std::make_unique<net::tls_engine>(core.tls->get());
+    } catch (const std::exception& e) {
+        log(log_level::error, "TLS setup: %s", e.what());
+        c->phase_ = phase::closed;
+        c->terminate("TLS setup failed");
+        return;
+    }
     c->start();
 }
 
@@ -112,7 +120,9 @@ void connection_impl::terminate(const char* why) {
     }
 }
 
-void connection_impl::count_final_close() { core_.stats.close_codes[final_code_]++; }
+void connection_impl::count_final_close() {
+    core_.stats.close_codes[final_code_]++;
+}
 
 void connection_impl::on_handle_closed(uv_handle_t* h) {
     auto* c = static_cast<connection_impl*>(h->data);
@@ -169,9 +179,63 @@ void connection_impl::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf
     c->bytes_in_ += n;
     c->core_.stats.bytes_in += n;
     c->in_read_ = true;
-    c->handle_bytes(reinterpret_cast<std::uint8_t*>(buf->base), n);
+    if (c->tls_) {
+        c->receive_tls(reinterpret_cast<const std::uint8_t*>(buf->base), n);
+    } else {
+        c->handle_bytes(reinterpret_cast<std::uint8_t*>(buf->base), n);
+    }
     c->in_read_ = false;
     c->flush();
+}
+
+// Decrypts what arrived and handles the plaintext piece by piece (in the loop's plaintext
+// buffer, so the TLS path allocates nothing per read either).
+void connection_impl::receive_tls(const std::uint8_t* data, std::size_t len) {
+    tls_->feed(data, len);
+    auto& plain = core_.plain_buffer;
+    while (phase_ != phase::closed) {
+        const long n = tls_->read(plain.data(), plain.size());
+        if (n > 0) {
+            handle_bytes(plain.data(), static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0) {
+            if (tls_->peer_closed()) {
+                // close_notify: the peer sends no more; in the closing phase we are done.
+                if (phase_ == phase::closing)
+                    terminate(nullptr);
+                else
+                    terminate("peer closed TLS");
+            } else {
+                log(log_level::debug, "TLS error peer=%s: %s", peer_.c_str(),
+                    tls_->error().c_str());
+                terminate("TLS error");
+            }
+        }
+        return;
+    }
+}
+
+// Turns pending plaintext into TLS records in cipher_. False after a fatal TLS error.
+bool connection_impl::encrypt_output() {
+    if (tls_->handshake_done()) {
+        while (output_.has_pending()) {
+            const auto bytes = output_.start_write();
+            const bool ok = tls_->write(bytes.data(), bytes.size());
+            output_.finish_write();
+            if (!ok) return false;
+        }
+        if (phase_ == phase::closing && output_.empty() && !close_notify_sent_) {
+            close_notify_sent_ = true;
+            tls_->close_notify();
+        }
+    }
+    // Handshake messages and records: move them to the socket queue.
+    while (const std::size_t n = tls_->pending()) {
+        std::uint8_t* at = cipher_.grow(n);
+        cipher_.unfill(n - tls_->take(at, n));
+    }
+    return true;
 }
 
 void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
@@ -274,8 +338,9 @@ void connection_impl::finish_response() {
 
 void connection_impl::send_file_piece() {
     static thread_local std::uint8_t piece[file_piece];
-    while (file_fd_ >= 0 && file_left_ > 0 && output_.size() < core_.opts.high_water_mark) {
-        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(file_left_, file_piece));
+    while (file_fd_ >= 0 && file_left_ > 0 && buffered_amount() < core_.opts.high_water_mark) {
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(file_left_, file_piece));
         const ssize_t n = ::read(file_fd_, piece, want);
         if (n <= 0) {  // the file shrank or failed under us: the response can't be completed
             ::close(file_fd_);
@@ -366,8 +431,9 @@ void connection_impl::on_message_data(std::span<const std::uint8_t> data, bool f
     if (!core_.h.on_message) return;
     in_buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
     if (fin) {
-        core_.h.on_message(*this, in_type_,
-                           {reinterpret_cast<const std::uint8_t*>(in_buffer_.data()), in_buffer_.size()});
+        core_.h.on_message(
+            *this, in_type_,
+            {reinterpret_cast<const std::uint8_t*>(in_buffer_.data()), in_buffer_.size()});
         in_buffer_.clear();
         if (in_buffer_.capacity() > 64 * 1024) std::string().swap(in_buffer_);
     }
@@ -404,7 +470,8 @@ void connection_impl::on_send(std::span<const std::uint8_t> header,
 // ---------------------------------------------------------------- sending (public API)
 
 bool connection_impl::send(message_type type, std::span<const std::uint8_t> data) {
-    if (phase_ != phase::websocket || !session_->send_message(protocol_type(type), data)) return false;
+    if (phase_ != phase::websocket || !session_->send_message(protocol_type(type), data))
+        return false;
     core_.stats.messages_out++;
     return true;
 }
@@ -459,9 +526,14 @@ void connection_impl::request_flush() {
 
 void connection_impl::flush() {
     if (phase_ == phase::closed) return;
+    if (tls_ && !encrypt_output()) {
+        terminate("TLS error");
+        return;
+    }
     auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-    while (!output_.writing() && output_.has_pending()) {
-        const auto bytes = output_.start_write();
+    net::output_queue& out = wire();
+    while (!out.writing() && out.has_pending()) {
+        const auto bytes = out.start_write();
         uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
                                  static_cast<unsigned>(bytes.size()));
         int r = uv_try_write(stream, &b, 1);
@@ -474,11 +546,11 @@ void connection_impl::flush() {
         bytes_out_ += written;
         core_.stats.bytes_out += written;
         if (written == bytes.size()) {
-            output_.finish_write();
+            out.finish_write();
             continue;
         }
-        output_.advance(written);
-        const auto rest = output_.unwritten();
+        out.advance(written);
+        const auto rest = out.unwritten();
         auto* req = new uv_write_t;
         req->data = this;
         uv_buf_t rb = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(rest.data())),
@@ -488,10 +560,11 @@ void connection_impl::flush() {
             terminate(uv_strerror(e));
             return;
         }
-        output_.mark_in_flight();
+        out.mark_in_flight();
     }
     check_backpressure();
-    if (phase_ == phase::closing && output_.empty() && !shutdown_sent_) {
+    if (phase_ == phase::closing && output_.empty() && cipher_.empty() && !shutdown_sent_ &&
+        (!tls_ || close_notify_sent_ || !tls_->handshake_done())) {
         shutdown_sent_ = true;
         auto* req = new uv_shutdown_t;
         req->data = this;
@@ -501,6 +574,7 @@ void connection_impl::flush() {
         }
     }
     if (output_.empty()) output_.trim();
+    if (cipher_.empty()) cipher_.trim();
 }
 
 void connection_impl::on_write(uv_write_t* req, int status) {
@@ -511,10 +585,11 @@ void connection_impl::on_write(uv_write_t* req, int status) {
         c->terminate(uv_strerror(status));
         return;
     }
-    const std::size_t n = c->output_.unwritten().size();
+    net::output_queue& out = c->wire();
+    const std::size_t n = out.unwritten().size();
     c->bytes_out_ += n;
     c->core_.stats.bytes_out += n;
-    c->output_.finish_write();
+    out.finish_write();
     if (c->file_fd_ >= 0) c->send_file_piece();
     c->flush();
 }
@@ -524,7 +599,7 @@ void connection_impl::on_shutdown(uv_shutdown_t* req, int) {
 }
 
 void connection_impl::check_backpressure() {
-    const std::size_t queued = output_.size();
+    const std::size_t queued = buffered_amount();
     if (queued > core_.opts.high_water_mark) {
         above_high_ = true;
         if (!bp_paused_) {

@@ -13,13 +13,14 @@
 
 #include "http/request_parser.hpp"
 #include "net/output_queue.hpp"
+#include "net/tls_engine.hpp"
 #include "protocol/session.hpp"
 #include "server_core.hpp"
 
 namespace sockeye::server_detail {
 
 class connection_impl final : public sockeye::connection, private protocol::session_handler {
-public:
+  public:
     explicit connection_impl(server_core& core);
     ~connection_impl() override;
 
@@ -37,7 +38,7 @@ public:
     bool write_message(std::span<const std::uint8_t> piece, bool fin) override;
     bool ping(std::span<const std::uint8_t> payload) override;
     bool close(std::uint16_t code, std::string_view reason) override;
-    std::size_t buffered_amount() const override { return output_.size(); }
+    std::size_t buffered_amount() const override { return output_.size() + cipher_.size(); }
     void pause() override;
     void resume() override;
     const std::string& subprotocol() const override { return subprotocol_; }
@@ -46,9 +47,9 @@ public:
 
     connection_impl* prev_ = nullptr;  // server_core's list
     connection_impl* next_ = nullptr;
-    bool dirty_ = false;               // in server_core::dirty
+    bool dirty_ = false;  // in server_core::dirty
 
-private:
+  private:
     enum class phase : std::uint8_t {
         http,       // reading request heads
         websocket,  // upgraded
@@ -75,6 +76,10 @@ private:
     void finish_response();
     void after_session_event();
 
+    void receive_tls(const std::uint8_t* data, std::size_t len);
+    bool encrypt_output();
+    // The queue whose bytes go to the socket: ciphertext with TLS, else the output itself.
+    net::output_queue& wire() { return tls_ ? cipher_ : output_; }
     void request_flush();
     void update_reading();
     void check_backpressure();
@@ -98,15 +103,18 @@ private:
     int open_handles_ = 0;
     phase phase_ = phase::http;
     bool reading_ = false;
-    bool in_read_ = false;        // inside on_read: output waits for the end of it (cork)
+    bool in_read_ = false;  // inside on_read: output waits for the end of it (cork)
     bool user_paused_ = false;
-    bool bp_paused_ = false;      // reading stopped: too much unsent output
-    bool above_high_ = false;     // for on_drain
+    bool bp_paused_ = false;   // reading stopped: too much unsent output
+    bool above_high_ = false;  // for on_drain
     bool shutdown_sent_ = false;
-    bool opened_ = false;         // on_open was called (so on_close is owed)
+    bool opened_ = false;  // on_open was called (so on_close is owed)
     bool close_received_ = false;
 
-    net::output_queue output_;
+    net::output_queue output_;  // plaintext: HTTP responses and WebSocket frames
+    net::output_queue cipher_;  // TLS records for the socket (TLS only)
+    std::unique_ptr<net::tls_engine> tls_;
+    bool close_notify_sent_ = false;
     std::unique_ptr<http::request_parser> http_;  // freed once upgraded
     std::optional<protocol::session> session_;
 

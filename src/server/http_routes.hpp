@@ -11,8 +11,8 @@
 namespace sockeye::server_detail {
 
 struct http_answer {
-    std::string head;           // status line, headers and, for small answers, the body
-    int file_fd = -1;           // a file whose `file_size` bytes follow the head
+    std::string head;  // status line, headers and, for small answers, the body
+    int file_fd = -1;  // a file whose `file_size` bytes follow the head
     std::uint64_t file_size = 0;
     bool keep_alive = true;
 };
@@ -21,7 +21,8 @@ struct http_routes {
     http::static_root root;
     std::string ws_path;  // empty: WebSocket on any path
 
-    http_answer answer(const http::request_parser& req, const metrics& stats, bool keep_alive) const;
+    http_answer answer(const http::request_parser& req, const metrics& stats,
+                       bool keep_alive) const;
 };
 
 // The path part of a request target, without the query.

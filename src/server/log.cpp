@@ -10,18 +10,27 @@ log_level current = log_level::info;
 
 const char* name(log_level l) {
     switch (l) {
-        case log_level::debug: return "debug";
-        case log_level::info: return "info";
-        case log_level::warn: return "warn";
-        case log_level::error: return "error";
-        default: return "";
+        case log_level::debug:
+            return "debug";
+        case log_level::info:
+            return "info";
+        case log_level::warn:
+            return "warn";
+        case log_level::error:
+            return "error";
+        default:
+            return "";
     }
 }
 }  // namespace
 
-void set_log_level(log_level level) noexcept { current = level; }
+void set_log_level(log_level level) noexcept {
+    current = level;
+}
 
-bool log_enabled(log_level level) noexcept { return level >= current && level != log_level::off; }
+bool log_enabled(log_level level) noexcept {
+    return level >= current && level != log_level::off;
+}
 
 void log(log_level level, const char* fmt, ...) {
     if (!log_enabled(level)) return;

@@ -31,7 +31,8 @@ std::string metrics::render() const {
             connections_total);
     counter(out, "sockeye_messages_received_total", "WebSocket messages received.", "counter",
             messages_in);
-    counter(out, "sockeye_messages_sent_total", "WebSocket messages sent.", "counter", messages_out);
+    counter(out, "sockeye_messages_sent_total", "WebSocket messages sent.", "counter",
+            messages_out);
     counter(out, "sockeye_bytes_received_total", "Bytes read from client sockets.", "counter",
             bytes_in);
     counter(out, "sockeye_bytes_sent_total", "Bytes written to client sockets.", "counter",

@@ -15,8 +15,8 @@ struct metrics {
     std::uint64_t bytes_in = 0;   // bytes read from sockets
     std::uint64_t bytes_out = 0;  // bytes written to sockets
     std::uint64_t http_requests = 0;
-    std::map<std::uint16_t, std::uint64_t> close_codes;      // how WebSocket connections ended
-    std::map<int, std::uint64_t> handshake_rejections;       // by HTTP status
+    std::map<std::uint16_t, std::uint64_t> close_codes;  // how WebSocket connections ended
+    std::map<int, std::uint64_t> handshake_rejections;   // by HTTP status
 
     std::string render() const;
 };

@@ -34,6 +34,7 @@ struct server::impl : server_core {
     uv_tcp_t listener{};
     uv_signal_t sigint{};
     uv_signal_t sigterm{};
+    uv_signal_t sighup{};
     uv_prepare_t flusher{};
     uv_timer_t shutdown_timer{};
     bool listening = false;
@@ -49,6 +50,15 @@ struct server::impl : server_core {
         routes = std::make_unique<server_detail::http_routes>(
             server_detail::http_routes{http::static_root(opts.web_root), opts.ws_path});
         server_detail::set_log_level(opts.log);
+        if (!opts.tls_cert.empty() || !opts.tls_key.empty()) {
+            if (opts.tls_cert.empty() || opts.tls_key.empty()) {
+                throw std::runtime_error("TLS needs both --tls-cert and --tls-key");
+            }
+            tls = net::tls_context::create_server(tls_settings());
+            plain_buffer.resize(read_buffer.size());
+            log(log_level::info, "TLS certificate %s sha256=%s", opts.tls_cert.c_str(),
+                tls->fingerprint().c_str());
+        }
         if (uv_loop_init(&loop_storage) != 0) throw std::runtime_error("uv_loop_init failed");
         loop = &loop_storage;
         uv_prepare_init(loop, &flusher);
@@ -103,6 +113,23 @@ struct server::impl : server_core {
         self->begin_shutdown();
     }
 
+    net::tls_settings tls_settings() const {
+        return {opts.tls_cert, opts.tls_key, opts.tls_min_version, opts.tls_ciphers,
+                opts.tls_ciphersuites};
+    }
+
+    std::string reload_tls() {
+        if (!tls) return "TLS is not enabled";
+        try {
+            tls = net::tls_context::create_server(tls_settings());
+        } catch (const std::exception& e) {
+            log(log_level::error, "certificate reload failed, keeping the old one: %s", e.what());
+            return e.what();
+        }
+        log(log_level::info, "certificate reloaded sha256=%s", tls->fingerprint().c_str());
+        return {};
+    }
+
     void begin_shutdown() {
         if (shutting_down) return;
         shutting_down = true;
@@ -132,6 +159,7 @@ struct server::impl : server_core {
         if (signals_installed) {
             uv_signal_stop(&sigint);
             uv_signal_stop(&sigterm);
+            uv_signal_stop(&sighup);
         }
         uv_stop(loop);
     }
@@ -151,11 +179,13 @@ void server::listen() {
     int r = host.find(':') != std::string::npos
                 ? uv_ip6_addr(host.c_str(), s.opts.port, reinterpret_cast<sockaddr_in6*>(&addr))
                 : uv_ip4_addr(host.c_str(), s.opts.port, reinterpret_cast<sockaddr_in*>(&addr));
-    if (r != 0) throw std::runtime_error("invalid --host address '" + host + "': " + uv_strerror(r));
+    if (r != 0)
+        throw std::runtime_error("invalid --host address '" + host + "': " + uv_strerror(r));
     uv_tcp_init(s.loop, &s.listener);
     s.listener.data = &s;
     r = uv_tcp_bind(&s.listener, reinterpret_cast<const sockaddr*>(&addr), 0);
-    if (r == 0) r = uv_listen(reinterpret_cast<uv_stream_t*>(&s.listener), 1024, impl::on_connection);
+    if (r == 0)
+        r = uv_listen(reinterpret_cast<uv_stream_t*>(&s.listener), 1024, impl::on_connection);
     if (r != 0) {
         throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(s.opts.port) +
                                  ": " + uv_strerror(r));
@@ -164,13 +194,15 @@ void server::listen() {
     sockaddr_storage bound{};
     int len = sizeof bound;
     uv_tcp_getsockname(&s.listener, reinterpret_cast<sockaddr*>(&bound), &len);
-    s.bound_port = ntohs(bound.ss_family == AF_INET6
-                             ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    s.bound_port =
+        ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                          : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
     uv_prepare_start(&s.flusher, impl::on_prepare);
 }
 
-std::uint16_t server::port() const { return impl_->bound_port; }
+std::uint16_t server::port() const {
+    return impl_->bound_port;
+}
 
 void server::handle_signals() {
     impl& s = *impl_;
@@ -180,7 +212,22 @@ void server::handle_signals() {
     s.sigint.data = s.sigterm.data = &s;
     uv_signal_start(&s.sigint, impl::on_signal, SIGINT);
     uv_signal_start(&s.sigterm, impl::on_signal, SIGTERM);
+    uv_signal_init(s.loop, &s.sighup);
+    s.sighup.data = &s;
+    if (s.tls) {
+        uv_signal_start(
+            &s.sighup, [](uv_signal_t* sig, int) { static_cast<impl*>(sig->data)->reload_tls(); },
+            SIGHUP);
+    }
     s.signals_installed = true;
+}
+
+bool server::tls_enabled() const {
+    return impl_->tls != nullptr;
+}
+
+std::string server::reload_tls() {
+    return impl_->reload_tls();
 }
 
 int server::run() {
@@ -188,6 +235,8 @@ int server::run() {
     return 0;
 }
 
-void server::shutdown() { impl_->begin_shutdown(); }
+void server::shutdown() {
+    impl_->begin_shutdown();
+}
 
 }  // namespace sockeye

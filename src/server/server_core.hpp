@@ -10,6 +10,7 @@
 
 #include "http_routes.hpp"
 #include "metrics.hpp"
+#include "net/tls_context.hpp"
 #include "protocol/handshake.hpp"
 
 namespace sockeye::server_detail {
@@ -32,6 +33,10 @@ struct server_core {
     // One receive buffer for the whole loop: libuv reads into it and the bytes are parsed
     // (and unmasked in place) before the next read, so no connection owns one.
     std::vector<std::uint8_t> read_buffer = std::vector<std::uint8_t>(256 * 1024);
+    // With TLS, ciphertext lands in read_buffer and is decrypted into this one.
+    std::vector<std::uint8_t> plain_buffer;
+    // The TLS configuration new connections use (replaced on reload); null without TLS.
+    std::shared_ptr<net::tls_context> tls;
 
     // Every live connection (intrusive list through connection_impl::prev_/next_).
     connection_impl* connections = nullptr;

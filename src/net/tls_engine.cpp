@@ -1,0 +1,95 @@
+#include "tls_engine.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <climits>
+#include <stdexcept>
+
+#include "tls_context.hpp"
+
+namespace sockeye::net {
+
+tls_engine::tls_engine(SSL_CTX* ctx) : ssl_(SSL_new(ctx)) {
+    if (ssl_ == nullptr) throw std::runtime_error("SSL_new: " + openssl_errors());
+    in_ = BIO_new(BIO_s_mem());
+    out_ = BIO_new(BIO_s_mem());
+    // An empty input BIO means "try again later", not EOF.
+    BIO_set_mem_eof_return(in_, -1);
+    BIO_set_mem_eof_return(out_, -1);
+    SSL_set_bio(ssl_, in_, out_);  // ssl_ owns both BIOs now
+    SSL_set_accept_state(ssl_);
+}
+
+tls_engine::~tls_engine() {
+    SSL_free(ssl_);
+}
+
+void tls_engine::feed(const std::uint8_t* data, std::size_t len) {
+    while (len > 0) {
+        const int chunk = len > INT_MAX ? INT_MAX : static_cast<int>(len);
+        const int n = BIO_write(in_, data, chunk);
+        if (n <= 0) return;
+        data += n;
+        len -= static_cast<std::size_t>(n);
+    }
+}
+
+long tls_engine::read(std::uint8_t* out, std::size_t cap) {
+    if (peer_closed_ || !error_.empty()) return -1;
+    ERR_clear_error();
+    const int want = cap > INT_MAX ? INT_MAX : static_cast<int>(cap);
+    const int n = SSL_read(ssl_, out, want);
+    if (n > 0) return n;
+    switch (SSL_get_error(ssl_, n)) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:
+            return 0;
+        case SSL_ERROR_ZERO_RETURN:
+            peer_closed_ = true;
+            return -1;
+        default:
+            error_ = openssl_errors();
+            return -1;
+    }
+}
+
+bool tls_engine::write(const std::uint8_t* data, std::size_t len) {
+    if (!error_.empty()) return false;
+    while (len > 0) {
+        ERR_clear_error();
+        const int chunk = len > INT_MAX ? INT_MAX : static_cast<int>(len);
+        const int n = SSL_write(ssl_, data, chunk);
+        if (n <= 0) {
+            // Before the handshake completes SSL_write may want to read first; the data
+            // can't be written then, which the caller avoids by writing only after it.
+            error_ = "TLS write failed: " + openssl_errors();
+            return false;
+        }
+        data += n;
+        len -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+void tls_engine::close_notify() {
+    ERR_clear_error();
+    SSL_shutdown(ssl_);
+}
+
+std::size_t tls_engine::pending() const {
+    return BIO_ctrl_pending(out_);
+}
+
+std::size_t tls_engine::take(std::uint8_t* out, std::size_t cap) {
+    const int want = cap > INT_MAX ? INT_MAX : static_cast<int>(cap);
+    const int n = BIO_read(out_, out, want);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+bool tls_engine::handshake_done() const {
+    return SSL_is_init_finished(ssl_) == 1;
+}
+
+}  // namespace sockeye::net

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 
 #include "wire.hpp"
@@ -188,6 +189,9 @@ struct error_case {
     bytes wire;
     error expected;
 };
+
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const error_case& c, std::ostream* os) { *os << c.name; }
 
 class FrameParserErrors : public ::testing::TestWithParam<error_case> {};
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
 
     const std::vector<sockeye::apps::command_runner> commands = {
         sockeye::apps::add_serve_command(app),
+        sockeye::apps::add_cert_command(app),
     };
 
     CLI11_PARSE(app, argc, argv);

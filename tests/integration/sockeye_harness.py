@@ -37,7 +37,7 @@ OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 MiB = 1 << 20
 GiB = 1 << 30
 
-LISTEN_RE = re.compile(r"^listening on http://(?P<host>[^\s]+):(?P<port>\d+)$")
+LISTEN_RE = re.compile(r"^listening on (?P<scheme>https?)://(?P<host>[^\s]+):(?P<port>\d+)$")
 
 
 # --------------------------------------------------------------------------------------
@@ -73,6 +73,7 @@ class SockeyeServer:
         self.proc: subprocess.Popen | None = None
         self.host = LOOPBACK
         self.port = 0
+        self.tls = False
         self.returncode: int | None = None
         self.expected_exit = False  # set by tests that end the server themselves
         self._tmp = tempfile.TemporaryDirectory(prefix="sockeye-it-")
@@ -103,6 +104,7 @@ class SockeyeServer:
                         f"server's first stdout line is {line!r}, expected "
                         f"'listening on http://HOST:PORT'\n{self.describe()}")
                 self.host, self.port = m.group("host"), int(m.group("port"))
+                self.tls = m.group("scheme") == "https"
                 if not 0 < self.port < 65536:
                     self.kill()
                     raise AssertionError(f"bad port in {line!r}")
@@ -214,7 +216,7 @@ class SockeyeServer:
         return self.proc_status()["VmRSS"]
 
     def url(self, path: str = "/") -> str:
-        return f"ws://{self.host}:{self.port}{path}"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}{path}"
 
 
 class RssSampler:
@@ -374,9 +376,16 @@ class RawWebSocket:
     def connect(cls, port: int, path: str = "/", *, timeout: float = 10.0,
                 extra_headers: list[tuple[str, str]] | None = None,
                 subprotocols: list[str] | None = None,
-                key: bytes | None = None) -> "RawWebSocket":
+                key: bytes | None = None, ssl_context=None,
+                server_hostname: str = "localhost") -> "RawWebSocket":
         sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
         sock.settimeout(timeout)
+        if ssl_context is not None:
+            try:
+                sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname)
+            except BaseException:
+                sock.close()
+                raise
         ws = cls(sock)
         try:
             ws._handshake(port, path, extra_headers or [], subprotocols, key)

@@ -10,6 +10,8 @@ const assert = require('assert');
 const WebSocket = require('ws');
 
 const port = Number(process.argv[2]);
+// Optional: a CA file, to run the same checks over wss:// (the certificate names localhost).
+const caFile = process.argv[3];
 if (!port) {
   console.error('usage: node ws_echo_client.js PORT');
   process.exit(2);
@@ -70,9 +72,10 @@ function asciiText(n) {
 }
 
 async function main() {
-  const url = `ws://127.0.0.1:${port}/node`;
+  const url = caFile ? `wss://localhost:${port}/node` : `ws://127.0.0.1:${port}/node`;
+  const tlsOptions = caFile ? { ca: require('fs').readFileSync(caFile) } : {};
   // perMessageDeflate stays on (the default): the server must decline the extension.
-  const ws = await open(url, { maxPayload: 0 });
+  const ws = await open(url, { maxPayload: 0, ...tlsOptions });
   assert.strictEqual(ws.extensions, '', `server accepted extensions: ${ws.extensions}`);
 
   // Whole messages of every length class.
@@ -130,7 +133,7 @@ async function main() {
   checks++;
 
   // A second connection closed with 1000.
-  const ws2 = await open(url, {});
+  const ws2 = await open(url, { ...tlsOptions });
   await expectEcho(ws2, 'second connection', false, 'second');
   const closed2 = new Promise((resolve) => ws2.once('close', (code) => resolve(code)));
   ws2.close(1000);

@@ -19,17 +19,14 @@ std::string peer_name(const uv_tcp_t* tcp) {
     int len = sizeof ss;
     if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
     char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
     if (ss.ss_family == AF_INET) {
         const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
         uv_ip4_name(a, ip, sizeof ip);
-        port = ntohs(a->sin_port);
-        return std::string(ip) + ":" + std::to_string(port);
+        return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
     }
     const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
     uv_ip6_name(a, ip, sizeof ip);
-    port = ntohs(a->sin6_port);
-    return "[" + std::string(ip) + "]:" + std::to_string(port);
+    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
 }
 
 message_type public_type(protocol::message_type t) {
@@ -39,13 +36,22 @@ protocol::message_type protocol_type(message_type t) {
     return t == message_type::text ? protocol::message_type::text : protocol::message_type::binary;
 }
 
+net::transport_buffers shared_buffers(server_core& core) {
+    return {core.read_buffer.data(),  core.read_buffer.size(), core.plain_buffer.data(),
+            core.plain_buffer.size(), &core.stats.bytes_in,    &core.stats.bytes_out};
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- lifecycle
 
-connection_impl::connection_impl(server_core& core) : core_(core) {
-    tcp_.data = this;
+connection_impl::connection_impl(server_core& core)
+    : core_(core),
+      transport_(core.loop, *this, shared_buffers(core),
+                 net::transport_limits{core.opts.high_water_mark, core.opts.low_water_mark}) {
+    uv_timer_init(core.loop, &timer_);
     timer_.data = this;
+    open_handles_ = 2;  // the transport's TCP handle and the timer
 }
 
 connection_impl::~connection_impl() {
@@ -54,17 +60,14 @@ connection_impl::~connection_impl() {
 
 void connection_impl::accept_from(server_core& core, uv_stream_t* listener) {
     auto* c = new connection_impl(core);
-    uv_tcp_init(core.loop, &c->tcp_);
-    uv_timer_init(core.loop, &c->timer_);
-    c->open_handles_ = 2;
     core.add(c);
-    if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp_)) != 0) {
+    if (uv_accept(listener, c->transport_.stream()) != 0) {
         c->phase_ = phase::closed;
         c->terminate("accept failed");
         return;
     }
     try {
-        if (core.tls) c->tls_ = std::make_unique<net::tls_engine>(core.tls->get());
+        if (core.tls) c->transport_.set_tls(std::make_unique<net::tls_engine>(core.tls->get()));
     } catch (const std::exception& e) {
         log(log_level::error, "TLS setup: %s", e.what());
         c->phase_ = phase::closed;
@@ -75,8 +78,8 @@ void connection_impl::accept_from(server_core& core, uv_stream_t* listener) {
 }
 
 void connection_impl::start() {
-    uv_tcp_nodelay(&tcp_, 1);
-    peer_ = peer_name(&tcp_);
+    uv_tcp_nodelay(transport_.tcp(), 1);
+    peer_ = peer_name(transport_.tcp());
     started_ = uv_now(core_.loop);
     core_.stats.http_connections_open++;
     http_ = std::make_unique<http::request_parser>(
@@ -86,21 +89,21 @@ void connection_impl::start() {
     arm_timer();
 }
 
+// Ends the connection now: accounts for it, tells the application, closes the handles.
 void connection_impl::terminate(const char* why) {
-    if (phase_ == phase::closed && open_handles_ == 0) return;
     const bool was_closed = phase_ == phase::closed;
     phase_ = phase::closed;
     if (!was_closed) {
+        const std::uint64_t in = transport_.bytes_in(), out = transport_.bytes_out();
         if (session_) {
             core_.stats.connections_open--;
-            count_final_close();
+            core_.stats.close_codes[final_code_]++;
             const double secs = static_cast<double>(uv_now(core_.loop) - started_) / 1000.0;
             log(log_level::info,
                 "close peer=%s code=%u reason=\"%s\" in=%llu out=%llu duration=%.3fs%s%s",
                 peer_.c_str(), final_code_, final_reason_.c_str(),
-                static_cast<unsigned long long>(bytes_in_),
-                static_cast<unsigned long long>(bytes_out_), secs, why ? " why=" : "",
-                why ? why : "");
+                static_cast<unsigned long long>(in), static_cast<unsigned long long>(out), secs,
+                why ? " why=" : "", why ? why : "");
         } else {
             core_.stats.http_connections_open--;
             if (why) log(log_level::debug, "http close peer=%s why=%s", peer_.c_str(), why);
@@ -110,25 +113,24 @@ void connection_impl::terminate(const char* why) {
             core_.h.on_close(*this, final_code_, final_reason_);
         }
     }
-    if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-    reading_ = false;
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_handle_closed);
-    }
+    transport_.close();
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_handle_closed);
+        uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
     }
 }
 
-void connection_impl::count_final_close() {
-    core_.stats.close_codes[final_code_]++;
+void connection_impl::on_transport_closed() {
+    handle_closed();
 }
 
-void connection_impl::on_handle_closed(uv_handle_t* h) {
-    auto* c = static_cast<connection_impl*>(h->data);
-    if (--c->open_handles_ > 0) return;
-    c->core_.remove(c);
-    delete c;
+void connection_impl::on_timer_closed(uv_handle_t* h) {
+    static_cast<connection_impl*>(h->data)->handle_closed();
+}
+
+void connection_impl::handle_closed() {
+    if (--open_handles_ > 0) return;
+    core_.remove(this);
+    delete this;
 }
 
 // Starts the end of the connection: flush what is queued, send FIN, then read until the
@@ -146,9 +148,8 @@ void connection_impl::begin_close() {
     const auto t = std::max<std::uint64_t>(to_ms(core_.opts.close_timeout), 1);
     if (close_deadline_ == 0 || close_deadline_ > now + t) close_deadline_ = now + t;
     handshake_deadline_ = next_ping_ = pong_deadline_ = 0;
-    update_reading();
     arm_timer();
-    request_flush();
+    transport_.finish();
 }
 
 void connection_impl::shutdown_for_server() {
@@ -161,81 +162,24 @@ void connection_impl::shutdown_for_server() {
 
 // ---------------------------------------------------------------- reading
 
-void connection_impl::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-    auto* c = static_cast<connection_impl*>(h->data);
-    auto& rb = c->core_.read_buffer;
-    *buf = uv_buf_init(reinterpret_cast<char*>(rb.data()), static_cast<unsigned>(rb.size()));
+void connection_impl::on_transport_data(std::uint8_t* data, std::size_t len) {
+    handle_bytes(data, len);
 }
 
-void connection_impl::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
-    auto* c = static_cast<connection_impl*>(s->data);
-    if (nread == 0) return;  // EAGAIN
-    if (nread < 0) {
-        c->terminate(nread == UV_EOF ? (c->phase_ == phase::closing ? nullptr : "peer closed TCP")
-                                     : uv_strerror(static_cast<int>(nread)));
-        return;
-    }
-    const auto n = static_cast<std::size_t>(nread);
-    c->bytes_in_ += n;
-    c->core_.stats.bytes_in += n;
-    c->in_read_ = true;
-    if (c->tls_) {
-        c->receive_tls(reinterpret_cast<const std::uint8_t*>(buf->base), n);
+void connection_impl::on_transport_end(const char* error) {
+    if (phase_ == phase::closing && error == nullptr) {
+        terminate(nullptr);  // the peer's EOF after our FIN: a clean end
     } else {
-        c->handle_bytes(reinterpret_cast<std::uint8_t*>(buf->base), n);
-    }
-    c->in_read_ = false;
-    c->flush();
-}
-
-// Decrypts what arrived and handles the plaintext piece by piece (in the loop's plaintext
-// buffer, so the TLS path allocates nothing per read either).
-void connection_impl::receive_tls(const std::uint8_t* data, std::size_t len) {
-    tls_->feed(data, len);
-    auto& plain = core_.plain_buffer;
-    while (phase_ != phase::closed) {
-        const long n = tls_->read(plain.data(), plain.size());
-        if (n > 0) {
-            handle_bytes(plain.data(), static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n < 0) {
-            if (tls_->peer_closed()) {
-                // close_notify: the peer sends no more; in the closing phase we are done.
-                if (phase_ == phase::closing)
-                    terminate(nullptr);
-                else
-                    terminate("peer closed TLS");
-            } else {
-                log(log_level::debug, "TLS error peer=%s: %s", peer_.c_str(),
-                    tls_->error().c_str());
-                terminate("TLS error");
-            }
-        }
-        return;
+        terminate(error ? error : "peer closed TCP");
     }
 }
 
-// Turns pending plaintext into TLS records in cipher_. False after a fatal TLS error.
-bool connection_impl::encrypt_output() {
-    if (tls_->handshake_done()) {
-        while (output_.has_pending()) {
-            const auto bytes = output_.start_write();
-            const bool ok = tls_->write(bytes.data(), bytes.size());
-            output_.finish_write();
-            if (!ok) return false;
-        }
-        if (phase_ == phase::closing && output_.empty() && !close_notify_sent_) {
-            close_notify_sent_ = true;
-            tls_->close_notify();
-        }
-    }
-    // Handshake messages and records: move them to the socket queue.
-    while (const std::size_t n = tls_->pending()) {
-        std::uint8_t* at = cipher_.grow(n);
-        cipher_.unfill(n - tls_->take(at, n));
-    }
-    return true;
+void connection_impl::on_transport_writable() {
+    if (file_fd_ >= 0) send_file_piece();
+}
+
+void connection_impl::on_transport_drain() {
+    if (opened_ && phase_ == phase::websocket && core_.h.on_drain) core_.h.on_drain(*this);
 }
 
 void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
@@ -258,10 +202,8 @@ void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
             after_session_event();
             break;
         case phase::closing:
-            // After our close or error answer: discard until the peer's EOF.
-            break;
         case phase::closed:
-            break;
+            break;  // after our close or error answer: discard until the peer's EOF
     }
 }
 
@@ -317,7 +259,7 @@ void connection_impl::handle_request() {
 }
 
 void connection_impl::respond(std::string bytes, bool keep_alive) {
-    output_.append({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+    transport_.output().append({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     request_flush();
     if (file_fd_ >= 0) return;  // finish_response() runs when the file is out
     if (!keep_alive) {
@@ -348,7 +290,7 @@ void connection_impl::send_file_piece() {
             begin_close();
             return;
         }
-        output_.append({piece, static_cast<std::size_t>(n)});
+        transport_.output().append({piece, static_cast<std::size_t>(n)});
         file_left_ -= static_cast<std::uint64_t>(n);
     }
     request_flush();
@@ -363,9 +305,7 @@ void connection_impl::send_file_piece() {
         if (!held_input_.empty()) {
             std::string held;
             held.swap(held_input_);
-            in_read_ = true;
             handle_bytes(reinterpret_cast<std::uint8_t*>(held.data()), held.size());
-            in_read_ = false;
             request_flush();
         }
         update_reading();
@@ -374,7 +314,8 @@ void connection_impl::send_file_piece() {
 
 void connection_impl::upgrade(const protocol::handshake_result& result, std::string_view target) {
     const std::string response = result.to_http();
-    output_.append({reinterpret_cast<const std::uint8_t*>(response.data()), response.size()});
+    transport_.output().append(
+        {reinterpret_cast<const std::uint8_t*>(response.data()), response.size()});
     protocol::session_options so;
     so.local_role = protocol::role::server;
     so.max_message_size = core_.opts.max_message_size;
@@ -460,9 +401,9 @@ void connection_impl::on_error(protocol::error e) {
 void connection_impl::on_send(std::span<const std::uint8_t> header,
                               std::span<const std::uint8_t> payload, bool urgent) {
     if (urgent) {
-        output_.append_urgent(header, payload);
+        transport_.output().append_urgent(header, payload);
     } else {
-        output_.append(header, payload);
+        transport_.output().append(header, payload);
     }
     request_flush();
 }
@@ -519,116 +460,16 @@ void connection_impl::resume() {
 // ---------------------------------------------------------------- writing
 
 void connection_impl::request_flush() {
-    if (in_read_ || dirty_ || phase_ == phase::closed) return;
+    if (transport_.in_read() || dirty_ || phase_ == phase::closed) return;
     dirty_ = true;
     core_.dirty.push_back(this);
 }
 
-void connection_impl::flush() {
-    if (phase_ == phase::closed) return;
-    if (tls_ && !encrypt_output()) {
-        terminate("TLS error");
-        return;
-    }
-    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-    net::output_queue& out = wire();
-    while (!out.writing() && out.has_pending()) {
-        const auto bytes = out.start_write();
-        uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
-                                 static_cast<unsigned>(bytes.size()));
-        int r = uv_try_write(stream, &b, 1);
-        if (r == UV_EAGAIN) r = 0;
-        if (r < 0) {
-            terminate(uv_strerror(r));
-            return;
-        }
-        const auto written = static_cast<std::size_t>(r);
-        bytes_out_ += written;
-        core_.stats.bytes_out += written;
-        if (written == bytes.size()) {
-            out.finish_write();
-            continue;
-        }
-        out.advance(written);
-        const auto rest = out.unwritten();
-        auto* req = new uv_write_t;
-        req->data = this;
-        uv_buf_t rb = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(rest.data())),
-                                  static_cast<unsigned>(rest.size()));
-        if (const int e = uv_write(req, stream, &rb, 1, on_write); e != 0) {
-            delete req;
-            terminate(uv_strerror(e));
-            return;
-        }
-        out.mark_in_flight();
-    }
-    check_backpressure();
-    if (phase_ == phase::closing && output_.empty() && cipher_.empty() && !shutdown_sent_ &&
-        (!tls_ || close_notify_sent_ || !tls_->handshake_done())) {
-        shutdown_sent_ = true;
-        auto* req = new uv_shutdown_t;
-        req->data = this;
-        if (uv_shutdown(req, stream, on_shutdown) != 0) {
-            delete req;
-            terminate(nullptr);
-        }
-    }
-    if (output_.empty()) output_.trim();
-    if (cipher_.empty()) cipher_.trim();
-}
-
-void connection_impl::on_write(uv_write_t* req, int status) {
-    auto* c = static_cast<connection_impl*>(req->data);
-    delete req;
-    if (status == UV_ECANCELED) return;  // the handle is closing
-    if (status < 0) {
-        c->terminate(uv_strerror(status));
-        return;
-    }
-    net::output_queue& out = c->wire();
-    const std::size_t n = out.unwritten().size();
-    c->bytes_out_ += n;
-    c->core_.stats.bytes_out += n;
-    out.finish_write();
-    if (c->file_fd_ >= 0) c->send_file_piece();
-    c->flush();
-}
-
-void connection_impl::on_shutdown(uv_shutdown_t* req, int) {
-    delete req;  // keep reading until EOF or the close deadline
-}
-
-void connection_impl::check_backpressure() {
-    const std::size_t queued = buffered_amount();
-    if (queued > core_.opts.high_water_mark) {
-        above_high_ = true;
-        if (!bp_paused_) {
-            bp_paused_ = true;
-            update_reading();
-        }
-    } else if (queued <= core_.opts.low_water_mark) {
-        if (bp_paused_) {
-            bp_paused_ = false;
-            update_reading();
-        }
-        if (above_high_) {
-            above_high_ = false;
-            if (opened_ && core_.h.on_drain) core_.h.on_drain(*this);
-        }
-    }
-}
-
 void connection_impl::update_reading() {
     bool want = phase_ != phase::closed;
-    if (phase_ == phase::http) want = want && file_fd_ < 0 && !bp_paused_;
-    if (phase_ == phase::websocket) want = !bp_paused_ && !user_paused_;
-    auto* stream = reinterpret_cast<uv_stream_t*>(&tcp_);
-    if (want && !reading_) {
-        reading_ = uv_read_start(stream, on_alloc, on_read) == 0;
-    } else if (!want && reading_) {
-        uv_read_stop(stream);
-        reading_ = false;
-    }
+    if (phase_ == phase::http) want = want && file_fd_ < 0;
+    if (phase_ == phase::websocket) want = !user_paused_;
+    transport_.set_reading(want);
 }
 
 // ---------------------------------------------------------------- timers

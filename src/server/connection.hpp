@@ -12,14 +12,15 @@
 #include <string>
 
 #include "http/request_parser.hpp"
-#include "net/output_queue.hpp"
-#include "net/tls_engine.hpp"
+#include "net/transport.hpp"
 #include "protocol/session.hpp"
 #include "server_core.hpp"
 
 namespace sockeye::server_detail {
 
-class connection_impl final : public sockeye::connection, private protocol::session_handler {
+class connection_impl final : public sockeye::connection,
+                              private protocol::session_handler,
+                              private net::transport_handler {
   public:
     explicit connection_impl(server_core& core);
     ~connection_impl() override;
@@ -30,7 +31,7 @@ class connection_impl final : public sockeye::connection, private protocol::sess
     // Graceful shutdown: WebSocket peers get close 1001, idle HTTP connections are closed.
     void shutdown_for_server();
     // Writes whatever output is pending (called for dirty connections).
-    void flush();
+    void flush() { transport_.flush(); }
 
     // sockeye::connection
     bool send(message_type type, std::span<const std::uint8_t> data) override;
@@ -38,7 +39,7 @@ class connection_impl final : public sockeye::connection, private protocol::sess
     bool write_message(std::span<const std::uint8_t> piece, bool fin) override;
     bool ping(std::span<const std::uint8_t> payload) override;
     bool close(std::uint16_t code, std::string_view reason) override;
-    std::size_t buffered_amount() const override { return output_.size() + cipher_.size(); }
+    std::size_t buffered_amount() const override { return transport_.buffered(); }
     void pause() override;
     void resume() override;
     const std::string& subprotocol() const override { return subprotocol_; }
@@ -57,13 +58,8 @@ class connection_impl final : public sockeye::connection, private protocol::sess
         closed,     // handles closing; deleted when they are
     };
 
-    // libuv callbacks
-    static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
-    static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-    static void on_write(uv_write_t* req, int status);
-    static void on_shutdown(uv_shutdown_t* req, int status);
     static void on_timer(uv_timer_t* t);
-    static void on_handle_closed(uv_handle_t* h);
+    static void on_timer_closed(uv_handle_t* h);
 
     void start();
     void handle_bytes(std::uint8_t* data, std::size_t len);
@@ -76,17 +72,19 @@ class connection_impl final : public sockeye::connection, private protocol::sess
     void finish_response();
     void after_session_event();
 
-    void receive_tls(const std::uint8_t* data, std::size_t len);
-    bool encrypt_output();
-    // The queue whose bytes go to the socket: ciphertext with TLS, else the output itself.
-    net::output_queue& wire() { return tls_ ? cipher_ : output_; }
     void request_flush();
     void update_reading();
-    void check_backpressure();
     void begin_close();
     void terminate(const char* why);
+    void handle_closed();
     void arm_timer();
-    void count_final_close();
+
+    // net::transport_handler
+    void on_transport_data(std::uint8_t* data, std::size_t len) override;
+    void on_transport_end(const char* error) override;
+    void on_transport_writable() override;
+    void on_transport_drain() override;
+    void on_transport_closed() override;
 
     // protocol::session_handler
     void on_message_begin(protocol::message_type type) override;
@@ -98,23 +96,14 @@ class connection_impl final : public sockeye::connection, private protocol::sess
                  bool urgent) override;
 
     server_core& core_;
-    uv_tcp_t tcp_{};
+    net::transport transport_;
     uv_timer_t timer_{};
     int open_handles_ = 0;
     phase phase_ = phase::http;
-    bool reading_ = false;
-    bool in_read_ = false;  // inside on_read: output waits for the end of it (cork)
     bool user_paused_ = false;
-    bool bp_paused_ = false;   // reading stopped: too much unsent output
-    bool above_high_ = false;  // for on_drain
-    bool shutdown_sent_ = false;
     bool opened_ = false;  // on_open was called (so on_close is owed)
     bool close_received_ = false;
 
-    net::output_queue output_;  // plaintext: HTTP responses and WebSocket frames
-    net::output_queue cipher_;  // TLS records for the socket (TLS only)
-    std::unique_ptr<net::tls_engine> tls_;
-    bool close_notify_sent_ = false;
     std::unique_ptr<http::request_parser> http_;  // freed once upgraded
     std::optional<protocol::session> session_;
 
@@ -137,8 +126,6 @@ class connection_impl final : public sockeye::connection, private protocol::sess
     std::uint64_t last_frame_ = 0;
 
     std::uint64_t started_ = 0;
-    std::uint64_t bytes_in_ = 0;
-    std::uint64_t bytes_out_ = 0;
     std::uint16_t final_code_ = 1006;
     std::string final_reason_;
     std::string path_;

@@ -1,0 +1,215 @@
+#include "transport.hpp"
+
+namespace sockeye::net {
+
+transport::transport(uv_loop_t* loop, transport_handler& handler, transport_buffers buffers,
+                     transport_limits limits)
+    : handler_(handler), buffers_(buffers), limits_(limits) {
+    uv_tcp_init(loop, &tcp_);
+    tcp_.data = this;
+}
+
+// ---------------------------------------------------------------- reading
+
+void transport::set_reading(bool want) {
+    want_read_ = want;
+    apply_reading();
+}
+
+void transport::apply_reading() {
+    // While finishing, read regardless: the peer's EOF ends the connection.
+    const bool want = !closed_ && (finishing_ || (want_read_ && !bp_paused_));
+    if (want && !reading_) {
+        reading_ = uv_read_start(stream(), on_alloc, on_read) == 0;
+    } else if (!want && reading_) {
+        uv_read_stop(stream());
+        reading_ = false;
+    }
+}
+
+void transport::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+    auto* t = static_cast<transport*>(h->data);
+    *buf = uv_buf_init(reinterpret_cast<char*>(t->buffers_.read),
+                       static_cast<unsigned>(t->buffers_.read_size));
+}
+
+void transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+    auto* t = static_cast<transport*>(s->data);
+    if (nread == 0) return;  // EAGAIN
+    if (nread < 0) {
+        t->handler_.on_transport_end(nread == UV_EOF ? nullptr
+                                                     : uv_strerror(static_cast<int>(nread)));
+        return;
+    }
+    const auto n = static_cast<std::size_t>(nread);
+    t->bytes_in_ += n;
+    if (t->buffers_.total_in) *t->buffers_.total_in += n;
+    t->in_read_ = true;
+    if (t->tls_) {
+        t->receive_tls(reinterpret_cast<const std::uint8_t*>(buf->base), n);
+    } else {
+        t->handler_.on_transport_data(reinterpret_cast<std::uint8_t*>(buf->base), n);
+    }
+    t->in_read_ = false;
+    t->flush();
+}
+
+// Decrypts what arrived and hands the plaintext on piece by piece (in the loop's shared
+// plaintext buffer, so TLS allocates nothing per read either).
+void transport::receive_tls(const std::uint8_t* data, std::size_t len) {
+    tls_->feed(data, len);
+    while (!closed_) {
+        const long n = tls_->read(buffers_.plain, buffers_.plain_size);
+        if (n > 0) {
+            handler_.on_transport_data(buffers_.plain, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0) handler_.on_transport_end(tls_->peer_closed() ? nullptr : "TLS error");
+        return;
+    }
+}
+
+// ---------------------------------------------------------------- writing
+
+// Turns pending plaintext into TLS records in cipher_. False after a fatal TLS error.
+bool transport::encrypt_output() {
+    if (tls_->handshake_done()) {
+        while (output_.has_pending()) {
+            const auto bytes = output_.start_write();
+            const bool ok = tls_->write(bytes.data(), bytes.size());
+            output_.finish_write();
+            if (!ok) return false;
+        }
+        if (finishing_ && output_.empty() && !close_notify_sent_) {
+            close_notify_sent_ = true;
+            tls_->close_notify();
+        }
+    }
+    // Handshake messages and records: move them to the socket queue.
+    while (const std::size_t n = tls_->pending()) {
+        std::uint8_t* at = cipher_.grow(n);
+        cipher_.unfill(n - tls_->take(at, n));
+    }
+    return true;
+}
+
+void transport::fail(const char* why) {
+    if (closed_) return;
+    handler_.on_transport_end(why);
+}
+
+void transport::flush() {
+    if (closed_ || in_read_) return;
+    if (tls_ && !encrypt_output()) {
+        fail("TLS error");
+        return;
+    }
+    output_queue& out = wire();
+    while (!out.writing() && out.has_pending()) {
+        const auto bytes = out.start_write();
+        uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
+                                 static_cast<unsigned>(bytes.size()));
+        int r = uv_try_write(stream(), &b, 1);
+        if (r == UV_EAGAIN) r = 0;
+        if (r < 0) {
+            fail(uv_strerror(r));
+            return;
+        }
+        const auto written = static_cast<std::size_t>(r);
+        count_out(written);
+        if (written == bytes.size()) {
+            out.finish_write();
+            continue;
+        }
+        out.advance(written);
+        const auto rest = out.unwritten();
+        auto* req = new uv_write_t;
+        req->data = this;
+        uv_buf_t rb = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(rest.data())),
+                                  static_cast<unsigned>(rest.size()));
+        if (const int e = uv_write(req, stream(), &rb, 1, on_write); e != 0) {
+            delete req;
+            fail(uv_strerror(e));
+            return;
+        }
+        out.mark_in_flight();
+    }
+    check_backpressure();
+    if (closed_) return;
+    const bool tls_done = !tls_ || close_notify_sent_ || !tls_->handshake_done();
+    if (finishing_ && buffered() == 0 && tls_done && !shutdown_sent_) {
+        shutdown_sent_ = true;
+        auto* req = new uv_shutdown_t;
+        req->data = this;
+        if (uv_shutdown(req, stream(), on_shutdown) != 0) {
+            delete req;
+            fail(nullptr);
+            return;
+        }
+    }
+    if (output_.empty()) output_.trim();
+    if (cipher_.empty()) cipher_.trim();
+}
+
+void transport::on_write(uv_write_t* req, int status) {
+    auto* t = static_cast<transport*>(req->data);
+    delete req;
+    if (status == UV_ECANCELED || t->closed_) return;
+    if (status < 0) {
+        t->fail(uv_strerror(status));
+        return;
+    }
+    output_queue& out = t->wire();
+    t->count_out(out.unwritten().size());
+    out.finish_write();
+    t->handler_.on_transport_writable();
+    t->flush();
+}
+
+void transport::on_shutdown(uv_shutdown_t* req, int) {
+    delete req;  // reading goes on until EOF; the owner bounds it with a timer
+}
+
+void transport::check_backpressure() {
+    const std::size_t queued = buffered();
+    if (queued > limits_.high_water) {
+        above_high_ = true;
+        if (!bp_paused_) {
+            bp_paused_ = true;
+            apply_reading();
+        }
+    } else if (queued <= limits_.low_water) {
+        if (bp_paused_) {
+            bp_paused_ = false;
+            apply_reading();
+        }
+        if (above_high_) {
+            above_high_ = false;
+            handler_.on_transport_drain();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- ending
+
+void transport::finish() {
+    if (finishing_ || closed_) return;
+    finishing_ = true;
+    apply_reading();
+    flush();
+}
+
+void transport::close() {
+    if (closed_) return;
+    closed_ = true;
+    if (reading_) uv_read_stop(stream());
+    reading_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+}
+
+void transport::on_closed(uv_handle_t* h) {
+    auto* t = static_cast<transport*>(h->data);
+    t->handler_.on_transport_closed();
+}
+
+}  // namespace sockeye::net

@@ -1,0 +1,124 @@
+// A TCP stream under libuv with optional TLS, as the WebSocket and HTTP code sees it:
+// plaintext in (handed to a handler), plaintext out (an output_queue), and underneath the
+// mechanics every connection needs on either side of the wire:
+//   - corking: output produced while handling a read goes out in one write at its end;
+//   - uv_try_write first, the rest through uv_write, with the write buffer kept stable;
+//   - backpressure: reading stops while unsent output is above the high-water mark and
+//     resumes below the low-water mark (on_transport_drain then);
+//   - TLS through tls_engine (ciphertext queue, close_notify);
+//   - finishing: flush, close_notify, FIN, and keep reading until the peer's EOF.
+#pragma once
+#include <uv.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "output_queue.hpp"
+#include "tls_engine.hpp"
+
+namespace sockeye::net {
+
+class transport_handler {
+  public:
+    virtual ~transport_handler() = default;
+    // Plaintext from the peer (decrypted with TLS); may be modified in place.
+    virtual void on_transport_data(std::uint8_t* data, std::size_t len) = 0;
+    // The stream ended: `error` is null for the peer's EOF (or TLS close_notify), else why
+    // it failed. The owner decides whether to close().
+    virtual void on_transport_end(const char* error) = 0;
+    // A write completed: room for more output (a file being sent, a paused producer).
+    virtual void on_transport_writable() {}
+    // Unsent output fell below the low-water mark after being above the high-water mark.
+    virtual void on_transport_drain() {}
+    // The handle is closed; the owner may free the transport now.
+    virtual void on_transport_closed() = 0;
+};
+
+// What every transport of one loop shares: buffers (reads are handled completely before
+// the next read, so no connection needs its own) and the loop's byte counters.
+struct transport_buffers {
+    std::uint8_t* read = nullptr;
+    std::size_t read_size = 0;
+    std::uint8_t* plain = nullptr;  // decrypted bytes (TLS only)
+    std::size_t plain_size = 0;
+    std::uint64_t* total_in = nullptr;   // optional: socket bytes read, all connections
+    std::uint64_t* total_out = nullptr;  // optional: socket bytes written
+};
+
+struct transport_limits {
+    std::size_t high_water = 1 << 20;
+    std::size_t low_water = 256 << 10;
+};
+
+class transport {
+  public:
+    transport(uv_loop_t* loop, transport_handler& handler, transport_buffers buffers,
+              transport_limits limits);
+    transport(const transport&) = delete;
+    transport& operator=(const transport&) = delete;
+
+    uv_tcp_t* tcp() noexcept { return &tcp_; }
+    uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+    void set_tls(std::unique_ptr<tls_engine> tls) { tls_ = std::move(tls); }
+    bool tls() const noexcept { return tls_ != nullptr; }
+
+    // Whether the owner wants input now; backpressure may still hold reading off.
+    void set_reading(bool want);
+    // Plaintext to send; goes out at the next flush().
+    output_queue& output() noexcept { return output_; }
+    // Unsent bytes, plaintext and ciphertext.
+    std::size_t buffered() const noexcept { return output_.size() + cipher_.size(); }
+    // True inside the read callback: output waits for its end (one write per read).
+    bool in_read() const noexcept { return in_read_; }
+    // Writes what is pending. May call on_transport_end() on a write error.
+    void flush();
+    // Ends the stream gracefully: flush, close_notify, FIN; reading continues until EOF.
+    void finish();
+    bool finishing() const noexcept { return finishing_; }
+    // Closes the handle at once (on_transport_closed follows). Safe to call twice.
+    void close();
+    bool closed() const noexcept { return closed_; }
+
+    std::uint64_t bytes_in() const noexcept { return bytes_in_; }
+    std::uint64_t bytes_out() const noexcept { return bytes_out_; }
+
+  private:
+    static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
+    static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+    static void on_write(uv_write_t* req, int status);
+    static void on_shutdown(uv_shutdown_t* req, int status);
+    static void on_closed(uv_handle_t* h);
+
+    void receive_tls(const std::uint8_t* data, std::size_t len);
+    bool encrypt_output();
+    output_queue& wire() noexcept { return tls_ ? cipher_ : output_; }
+    void apply_reading();
+    void check_backpressure();
+    void fail(const char* why);
+    void count_out(std::size_t n) noexcept {
+        bytes_out_ += n;
+        if (buffers_.total_out) *buffers_.total_out += n;
+    }
+
+    uv_tcp_t tcp_{};
+    transport_handler& handler_;
+    transport_buffers buffers_;
+    transport_limits limits_;
+    output_queue output_;  // plaintext
+    output_queue cipher_;  // TLS records (TLS only)
+    std::unique_ptr<tls_engine> tls_;
+    std::uint64_t bytes_in_ = 0;
+    std::uint64_t bytes_out_ = 0;
+    bool want_read_ = false;
+    bool reading_ = false;
+    bool bp_paused_ = false;
+    bool above_high_ = false;
+    bool in_read_ = false;
+    bool finishing_ = false;
+    bool close_notify_sent_ = false;
+    bool shutdown_sent_ = false;
+    bool closed_ = false;
+};
+
+}  // namespace sockeye::net

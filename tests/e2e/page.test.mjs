@@ -1,0 +1,389 @@
+// End-to-end tests of the demo page (web/) served by the real `sockeye serve`, driven in
+// Debian's Chromium through playwright-core. Run by CTest (`ctest -L e2e`) as
+//   node --test page.test.mjs
+// with SOCKEYE_BIN, SOCKEYE_SOURCE_DIR, SOCKEYE_ARTIFACT_DIR and NODE_PATH (the
+// node_modules holding playwright-core) in the environment.
+//
+// Optional: SOCKEYE_CHROMIUM (default /usr/bin/chromium), SOCKEYE_DOCS_SCREENSHOT=<png>
+// to refresh the README screenshot (docs/screenshot.png).
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// playwright-core is CommonJS; require() honours NODE_PATH (ES imports do not).
+const require = createRequire(import.meta.url);
+const { chromium } = require('playwright-core');
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const SOURCE_DIR = process.env.SOCKEYE_SOURCE_DIR ?? path.resolve(here, '../..');
+const BIN = process.env.SOCKEYE_BIN ?? path.join(SOURCE_DIR, 'build/sockeye');
+const WEB_ROOT = path.join(SOURCE_DIR, 'web');
+const ARTIFACT_DIR = process.env.SOCKEYE_ARTIFACT_DIR ?? process.cwd();
+const CHROMIUM = process.env.SOCKEYE_CHROMIUM ?? '/usr/bin/chromium';
+const DOCS_SCREENSHOT = process.env.SOCKEYE_DOCS_SCREENSHOT ?? '';
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+const VIEWPORT = { width: 1280, height: 800 };
+
+const tid = (id) => `[data-testid="${id}"]`;
+
+// ------------------------------------------------------------------ server
+
+// Starts `sockeye serve` on a free port; resolves once it printed its ready line.
+async function startServer(extraArgs = []) {
+  const args = ['serve', '--port', '0', '--root', WEB_ROOT, '--log-level', 'warn', ...extraArgs];
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`sockeye did not print its ready line in 15 s\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 15_000);
+    proc.stdout.on('data', (d) => {
+      stdout += d;
+      const m = /listening on (https?:\/\/\S+)/.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`sockeye ${args.join(' ')} exited (${code ?? signal}) before listening\n${stderr}`));
+    });
+  });
+  return { proc, url, args, stderr: () => stderr };
+}
+
+// SIGTERM, then the server must exit 0 (it closes its clients with 1001 first).
+async function stopServer(server) {
+  if (!server || server.proc.exitCode !== null || server.proc.signalCode !== null) return;
+  const exited = once(server.proc, 'exit');
+  server.proc.kill('SIGTERM');
+  const timer = setTimeout(() => server.proc.kill('SIGKILL'), 10_000);
+  const [code, signal] = await exited;
+  clearTimeout(timer);
+  assert.equal(code, 0, `sockeye exited with ${code ?? signal} on SIGTERM\n${server.stderr()}`);
+}
+
+// ------------------------------------------------------------------ browser
+
+const tempDirs = [];
+
+function tempDir(prefix) {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+// A fresh profile each time: nothing cached or remembered between runs.
+async function launchBrowser(extraArgs = []) {
+  return chromium.launchPersistentContext(tempDir('sockeye-chromium-'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
+    viewport: VIEWPORT,
+  });
+}
+
+// A new tab on the page; page errors and console errors fail the test that checks them.
+async function openPage(context, url) {
+  const page = await context.newPage();
+  page.problems = [];
+  page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
+  });
+  await page.goto(url, { waitUntil: 'load' });
+  return page;
+}
+
+async function connect(page) {
+  await page.click(tid('open'));
+  await page.waitForSelector(`${tid('state')}[data-state="open"]`, { timeout: 10_000 });
+  assert.equal(await page.textContent(tid('state')), 'open');
+}
+
+async function rowCount(page) {
+  return page.locator(`${tid('messages')} tr`).count();
+}
+
+// Waits for the index-th received row (0-based) and for its hash check; returns its cells.
+async function waitForRow(page, index, timeout = 30_000) {
+  await page.waitForFunction(
+    (i) => {
+      const row = document.querySelectorAll('[data-testid="messages"] tr')[i];
+      return row && row.dataset.verified !== 'pending';
+    },
+    index,
+    { timeout },
+  );
+  return page.evaluate((i) => {
+    const row = document.querySelectorAll('[data-testid="messages"] tr')[i];
+    return {
+      type: row.querySelector('td.type').textContent.trim(),
+      size: Number(row.dataset.size),
+      sizeText: row.querySelector('td.size').textContent.trim(),
+      preview: row.querySelector('td.preview').textContent,
+      verify: row.querySelector('td.verify').textContent.trim(),
+      verified: row.dataset.verified,
+    };
+  }, index);
+}
+
+async function sendText(page, text, { binary = false } = {}) {
+  await page.fill(tid('message'), text);
+  await page.setChecked(tid('binary'), binary, { force: true });
+  await page.click(tid('send'));
+}
+
+// Generates and sends one payload with the "Large payload" card.
+async function generate(page, size, { binary = false } = {}) {
+  const preset = await page.$eval(tid('size'), (sel, v) => [...sel.options].some((o) => o.value === v), String(size));
+  if (preset) {
+    await page.selectOption(tid('size'), String(size));
+  } else {
+    await page.selectOption(tid('size'), 'custom');
+    await page.fill(tid('size-custom'), String(size));
+  }
+  await page.check(tid(binary ? 'gen-binary' : 'gen-text'), { force: true });
+  await page.click(tid('generate')); // waits while a previous payload is in flight
+}
+
+// The last close event in the log, or null.
+async function lastClose(page, timeout = 15_000) {
+  const sel = `${tid('events')} li[data-kind="close"]`;
+  await page.waitForSelector(sel, { timeout });
+  return page.$$eval(sel, (items) => {
+    const li = items[items.length - 1];
+    return { code: li.dataset.code, reason: li.dataset.reason, clean: li.dataset.clean, by: li.dataset.by, text: li.textContent };
+  });
+}
+
+function assertNoProblems(page) {
+  assert.deepEqual(page.problems, [], 'the page logged errors');
+}
+
+// ------------------------------------------------------------------ tests
+
+after(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('demo page over http/ws', () => {
+  let server;
+  let context;
+  let page;
+
+  before(async () => {
+    server = await startServer();
+    context = await launchBrowser();
+    page = await openPage(context, `${server.url}/`);
+  });
+
+  after(async () => {
+    try {
+      if (page) {
+        mkdirSync(ARTIFACT_DIR, { recursive: true });
+        await page.screenshot({ path: path.join(ARTIFACT_DIR, 'page.png'), fullPage: true });
+      }
+    } finally {
+      await context?.close();
+      await stopServer(server);
+    }
+  });
+
+  test('defaults to this origin, opens and echoes "hello" with a matching SHA-256', async () => {
+    const host = new URL(server.url).host;
+    assert.equal(await page.inputValue(tid('url')), `ws://${host}/`);
+    assert.equal(await page.textContent(tid('state')), 'closed');
+    assert.equal(await page.getAttribute(tid('message'), 'required'), '');
+    await connect(page);
+    assert.match(await page.textContent(tid('extensions')), /^(yes|no)$/);
+    assert.equal(await page.textContent(tid('protocol')), 'none');
+    const events = await page.$$eval(`${tid('events')} li`, (items) => items.map((li) => li.dataset.kind));
+    assert.ok(events.includes('open'), `events: ${events}`);
+
+    await sendText(page, 'hello');
+    const row = await waitForRow(page, 0);
+    assert.deepEqual(
+      { type: row.type, size: row.size, sizeText: row.sizeText, preview: row.preview, verify: row.verify },
+      { type: 'text', size: 5, sizeText: '5 B', preview: 'hello', verify: '✓' },
+    );
+
+    await sendText(page, 'binary hello', { binary: true });
+    const bin = await waitForRow(page, 1);
+    assert.equal(bin.type, 'binary');
+    assert.equal(bin.size, 12);
+    assert.equal(bin.verify, '✓');
+    assert.equal(bin.preview, '62 69 6e 61 72 79 20 68 65 6c 6c 6f');
+    assertNoProblems(page);
+  });
+
+  test('echoes 150,000 B of text and 10 MB of binary from the generator', { timeout: 120_000 }, async () => {
+    if ((await page.getAttribute(tid('state'), 'data-state')) !== 'open') await connect(page);
+    const first = await rowCount(page);
+
+    await generate(page, 150_000);
+    const text = await waitForRow(page, first, 60_000);
+    assert.equal(text.type, 'text');
+    assert.equal(text.size, 150_000);
+    assert.equal(text.sizeText, '150,000 B');
+    assert.equal(text.verify, '✓');
+    assert.match(await page.textContent(tid('throughput')), /MB\/s/);
+
+    // A custom size, binary with random fill.
+    await page.check(tid('gen-binary'), { force: true }); // enables the fill choice
+    await page.selectOption(tid('gen-fill'), 'random');
+    await generate(page, 65_537, { binary: true });
+    const custom = await waitForRow(page, first + 1);
+    assert.deepEqual([custom.type, custom.size, custom.verify], ['binary', 65_537, '✓']);
+
+    await page.selectOption(tid('gen-fill'), 'pattern');
+    await generate(page, 10_000_000, { binary: true });
+    const bin = await waitForRow(page, first + 2, 90_000);
+    assert.equal(bin.type, 'binary');
+    assert.equal(bin.size, 10_000_000);
+    assert.equal(bin.sizeText, '10,000,000 B');
+    assert.equal(bin.verify, '✓');
+    await page.waitForFunction(() => document.querySelector('[data-testid="progress"]').value === 1);
+    const mbps = Number(await page.getAttribute(tid('throughput'), 'data-mbps'));
+    assert.ok(mbps > 0, `throughput ${mbps} MB/s`);
+    assertNoProblems(page);
+
+    if (DOCS_SCREENSHOT) {
+      await sendText(page, 'Sockeye: a WebSocket server written from scratch in C++20');
+      await waitForRow(page, first + 3);
+      await page.evaluate(() => document.activeElement?.blur());
+      await page.mouse.move(0, 0);
+      await page.screenshot({ path: DOCS_SCREENSHOT });
+    }
+  });
+
+  test('the Close button closes with 1000 and the server answers cleanly', async () => {
+    if ((await page.getAttribute(tid('state'), 'data-state')) !== 'open') await connect(page);
+    await page.click(tid('close'));
+    await page.waitForSelector(`${tid('state')}[data-state="closed"]`, { timeout: 10_000 });
+    const close = await lastClose(page);
+    assert.equal(close.code, '1000', close.text);
+    assert.equal(close.clean, 'true', close.text);
+    assert.equal(close.by, 'page');
+    assert.match(close.text, /code 1000/);
+    assert.match(close.text, /wasClean true/);
+    assert.equal(await page.isEnabled(tid('open')), true);
+    assert.equal(await page.isEnabled(tid('send')), false);
+    assertNoProblems(page);
+  });
+});
+
+describe('server-initiated closes', () => {
+  let context;
+
+  before(async () => {
+    context = await launchBrowser();
+  });
+
+  after(async () => {
+    await context?.close();
+  });
+
+  test('a message over --max-message closes with 1009 "message too big"', { timeout: 60_000 }, async () => {
+    const server = await startServer(['--max-message', '100000']);
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await connect(page);
+      await sendText(page, 'small enough');
+      await waitForRow(page, 0);
+      await generate(page, 150_000);
+      await page.waitForSelector(`${tid('state')}[data-state="closed"]`, { timeout: 30_000 });
+      const close = await lastClose(page);
+      assert.equal(close.code, '1009', close.text);
+      assert.equal(close.reason, 'message too big', close.text);
+      assert.equal(close.by, 'server');
+      assert.match(close.text, /Message Too Big/);
+      assert.equal(await rowCount(page), 1, 'the oversized message must not be echoed');
+      assert.match(await page.textContent(tid('gen-status')), /closed before the echo/);
+      await page.close();
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test('server shutdown (SIGTERM) closes the page with 1001', { timeout: 60_000 }, async () => {
+    const server = await startServer();
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await connect(page);
+      await stopServer(server);
+      await page.waitForSelector(`${tid('state')}[data-state="closed"]`, { timeout: 15_000 });
+      const close = await lastClose(page);
+      assert.equal(close.code, '1001', close.text);
+      assert.equal(close.by, 'server');
+      await page.close();
+    } finally {
+      await stopServer(server);
+    }
+  });
+});
+
+describe('demo page over https/wss', () => {
+  test('defaults to wss://, opens, echoes and closes', { timeout: 90_000 }, async (t) => {
+    const probe = spawnSync(BIN, ['cert', '--help'], { encoding: 'utf8', timeout: 15_000 });
+    if (probe.status !== 0) {
+      t.skip(`\`sockeye cert --help\` failed (status ${probe.status ?? probe.signal}): TLS support is not built yet`);
+      return;
+    }
+    const certDir = tempDir('sockeye-cert-');
+    const made = spawnSync(BIN, ['cert', '--out', certDir], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(made.status, 0, `sockeye cert --out failed:\n${made.stdout}\n${made.stderr}`);
+    const files = readdirSync(certDir);
+    const cert = files.find((f) => /cert|crt/i.test(f) && !/key/i.test(f));
+    const key = files.find((f) => /key/i.test(f));
+    assert.ok(cert && key, `cannot tell the certificate and the key apart in ${certDir}: ${files}`);
+
+    const server = await startServer(['--tls-cert', path.join(certDir, cert), '--tls-key', path.join(certDir, key)]);
+    const context = await launchBrowser(['--ignore-certificate-errors']);
+    try {
+      assert.match(server.url, /^https:\/\//);
+      const page = await openPage(context, `${server.url}/`);
+      const host = new URL(server.url).host;
+      assert.equal(await page.inputValue(tid('url')), `wss://${host}/`);
+      await connect(page);
+      await sendText(page, 'hello over TLS');
+      const row = await waitForRow(page, 0);
+      assert.deepEqual([row.type, row.size, row.verify], ['text', 14, '✓']);
+      await generate(page, 150_000, { binary: true });
+      const big = await waitForRow(page, 1, 60_000);
+      assert.deepEqual([big.type, big.size, big.verify], ['binary', 150_000, '✓']);
+      await page.click(tid('close'));
+      const close = await lastClose(page);
+      assert.equal(close.code, '1000', close.text);
+      assert.equal(close.clean, 'true', close.text);
+      assertNoProblems(page);
+    } finally {
+      await context.close();
+      await stopServer(server);
+    }
+  });
+});

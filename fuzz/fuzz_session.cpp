@@ -1,7 +1,7 @@
 // Fuzzes the receiving side of the protocol core: frame parser + session (fragments,
-// limits, UTF-8, control frames, close), in both roles, with the input cut into chunks.
-// Invariants checked beyond "no crash": at most one error, nothing delivered after the
-// session closed, text messages delivered complete are valid UTF-8.
+// limits, UTF-8, control frames, close, permessage-deflate inflation), in both roles, with the
+// input cut into chunks. Invariants checked beyond "no crash": at most one error, nothing delivered
+// after the session closed, text messages delivered complete are valid UTF-8.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -15,7 +15,7 @@ namespace {
 using namespace sockeye::protocol;
 
 class checker : public session_handler {
-public:
+  public:
     session* s = nullptr;
     bool text = false;
     std::string message;
@@ -30,7 +30,8 @@ public:
     void on_message_data(std::span<const std::uint8_t> data, bool fin) override {
         if (closed_seen) std::abort();
         // Keep memory bounded for long messages: only the tail matters to the UTF-8 check.
-        if (message.size() < (1 << 16)) message.append(reinterpret_cast<const char*>(data.data()), data.size());
+        if (message.size() < (1 << 16))
+            message.append(reinterpret_cast<const char*>(data.data()), data.size());
         if (fin && text && message.size() < (1 << 16) &&
             !is_valid_utf8(reinterpret_cast<const std::uint8_t*>(message.data()), message.size())) {
             std::abort();
@@ -64,6 +65,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     checker c;
     session s(opts, c);
     c.s = &s;
+    // permessage-deflate on: RSV1 messages go through the inflate path (and the echo
+    // through the compressor), with the 64-byte limit catching inflation bombs.
+    if (data[0] & 16) {
+        deflate_settings ds;
+        ds.local_no_context_takeover = (data[0] & 32) != 0;
+        ds.peer_no_context_takeover = (data[0] & 64) != 0;
+        ds.threshold = 8;
+        s.enable_deflate(ds);
+    }
     for (std::size_t at = 0; at < input.size(); at += chunk) {
         const std::size_t n = std::min(chunk, input.size() - at);
         s.receive(input.data() + at, n);

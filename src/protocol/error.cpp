@@ -12,6 +12,7 @@ std::uint16_t close_code_for(error e) noexcept {
             return close_code::message_too_big;
         case error::invalid_utf8:
         case error::invalid_close_reason:
+        case error::invalid_compressed_data:
             return close_code::invalid_payload;
         default:
             return close_code::protocol_error;
@@ -35,6 +36,7 @@ std::string_view describe(error e) noexcept {
         case error::close_payload_too_short: return "close payload of 1 byte";
         case error::invalid_close_code: return "invalid close code";
         case error::invalid_close_reason: return "close reason is not UTF-8";
+        case error::invalid_compressed_data: return "compressed data does not inflate";
     }
     return "unknown error";
 }

@@ -22,6 +22,7 @@ enum class error : std::uint8_t {
     close_payload_too_short,   // close frame payload of exactly 1 byte             1002
     invalid_close_code,        // close code not allowed on the wire                1002
     invalid_close_reason,      // close reason that is not UTF-8                    1007
+    invalid_compressed_data,   // permessage-deflate data that does not inflate     1007
 };
 
 // The close code to fail the connection with.

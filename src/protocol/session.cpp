@@ -36,6 +36,13 @@ session::session(const session_options& opts, session_handler& handler) noexcept
       handler_(handler),
       parser_(frame_parser_options{opts.local_role, opts.allowed_rsv}) {}
 
+session::~session() = default;
+
+void session::enable_deflate(const deflate_settings& settings) {
+    deflate_ = std::make_unique<deflate_codec>(settings);
+    set_allowed_rsv(static_cast<std::uint8_t>(opts_.allowed_rsv | 0x4));
+}
+
 void session::set_allowed_rsv(std::uint8_t bits) noexcept {
     opts_.allowed_rsv = bits;
     parser_.set_allowed_rsv(bits);
@@ -54,6 +61,11 @@ std::size_t session::receive(std::uint8_t* data, std::size_t len) {
 bool session::on_frame_header(const frame_header& h) {
     frame_fin_ = h.fin;
     frame_op_ = h.op;
+    // With permessage-deflate RSV1 marks the first frame of a compressed message and
+    // nothing else (RFC 7692 §6.1): not control frames, not continuations.
+    if (h.rsv1 && (is_control(h.op) || h.op == opcode::continuation || !deflate_)) {
+        return fail(error::reserved_bits);
+    }
     if (is_control(h.op)) {
         control_len_ = 0;
         return true;
@@ -65,13 +77,17 @@ bool session::on_frame_header(const frame_header& h) {
         in_message_ = true;
         in_type_ = h.op == opcode::text ? message_type::text : message_type::binary;
         in_size_ = 0;
+        in_compressed_ = h.rsv1;
         utf8_.reset();
     }
     // The limit is checked against the declared length, before any payload is taken in.
-    if (opts_.max_message_size != 0 && h.payload_length > opts_.max_message_size - in_size_) {
-        return fail(error::message_too_big);
+    // A compressed message is counted as it inflates instead (deliver()).
+    if (!in_compressed_) {
+        if (opts_.max_message_size != 0 && h.payload_length > opts_.max_message_size - in_size_) {
+            return fail(error::message_too_big);
+        }
+        in_size_ += h.payload_length;
     }
-    in_size_ += h.payload_length;
     if (h.op != opcode::continuation) handler_.on_message_begin(in_type_);
     return true;
 }
@@ -86,6 +102,29 @@ bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
     }
 
     const bool message_end = frame_end && frame_fin_;
+    if (!in_compressed_) return deliver(data, message_end);
+    switch (deflate_->inflate(data, message_end, *this)) {
+        case deflate_codec::inflate_status::ok:
+            return failure_ == error::none && !close_received_;
+        case deflate_codec::inflate_status::stopped:
+            return false;
+        case deflate_codec::inflate_status::corrupt:
+            return fail(error::invalid_compressed_data);
+    }
+    return false;
+}
+
+bool session::on_piece(std::span<const std::uint8_t> piece, bool last) {
+    // Inflated bytes count against the limit: a small message that inflates to gigabytes
+    // is stopped here, one scratch buffer in.
+    in_size_ += piece.size();
+    if (opts_.max_message_size != 0 && in_size_ > opts_.max_message_size) {
+        return fail(error::message_too_big);
+    }
+    return deliver(piece, last);
+}
+
+bool session::deliver(std::span<const std::uint8_t> data, bool message_end) {
     if (in_type_ == message_type::text) {
         // Fail fast: a bad byte fails the message before its piece is delivered.
         if (!utf8_.feed(data.data(), data.size())) return fail(error::invalid_utf8);
@@ -125,8 +164,8 @@ bool session::handle_close(std::span<const std::uint8_t> payload) {
         if (!is_valid_utf8(payload.data() + 2, payload.size() - 2)) {
             return fail(error::invalid_close_reason);
         }
-        reason = std::string_view(reinterpret_cast<const char*>(payload.data() + 2),
-                                  payload.size() - 2);
+        reason =
+            std::string_view(reinterpret_cast<const char*>(payload.data() + 2), payload.size() - 2);
     }
     close_received_ = true;
     if (close_sent_) {
@@ -160,9 +199,10 @@ bool session::fail(error e) {
 
 // ---------------------------------------------------------------- sending
 
-void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payload) {
+void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payload, bool rsv1) {
     frame_header h;
     h.fin = fin;
+    h.rsv1 = rsv1;
     h.op = op;
     h.payload_length = payload.size();
     h.masked = opts_.local_role == role::client;
@@ -183,32 +223,70 @@ void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payl
     do {
         const std::size_t piece = std::min(payload.size() - done, mask_scratch_size);
         key_offset = mask_copy(mask_scratch, payload.data() + done, piece, h.key, key_offset);
-        handler_.on_send(first ? std::span<const std::uint8_t>(header, n)
-                               : std::span<const std::uint8_t>(),
-                         {mask_scratch, piece}, urgent);
+        handler_.on_send(
+            first ? std::span<const std::uint8_t>(header, n) : std::span<const std::uint8_t>(),
+            {mask_scratch, piece}, urgent);
         first = false;
         done += piece;
     } while (done < payload.size());
 }
 
-void session::emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin) {
+void session::emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin,
+                        bool rsv1) {
     const std::uint64_t limit = opts_.max_frame_size;
     opcode op = first_op;
     while (limit != 0 && payload.size() > limit) {
-        emit_frame(op, false, payload.first(static_cast<std::size_t>(limit)));
+        emit_frame(op, false, payload.first(static_cast<std::size_t>(limit)), rsv1);
         payload = payload.subspan(static_cast<std::size_t>(limit));
         op = opcode::continuation;
+        rsv1 = false;
     }
-    emit_frame(op, fin, payload);
+    emit_frame(op, fin, payload, rsv1);
+}
+
+// Frames the compressor's output: the first frame carries the type opcode and RSV1.
+class session::compress_sink final : public deflate_sink {
+  public:
+    explicit compress_sink(session& s) : s_(s) {}
+    bool on_piece(std::span<const std::uint8_t> piece, bool last) override {
+        // zlib may hold everything back until the end; empty non-final frames are skipped.
+        if (piece.empty() && !last) return true;
+        const bool first = s_.out_first_;
+        s_.emit_data(first ? to_opcode(s_.out_type_) : opcode::continuation, piece, last, first);
+        s_.out_first_ = false;
+        return true;
+    }
+
+  private:
+    session& s_;
+};
+
+bool session::write_piece(std::span<const std::uint8_t> piece, bool fin) {
+    if (out_first_) {
+        // Decided on the first piece: a short whole message isn't worth compressing.
+        out_compress_ = deflate_ && !(fin && piece.size() < deflate_->settings().threshold);
+    }
+    if (!out_compress_) {
+        // An empty non-final piece would be a pointless empty frame.
+        if (piece.empty() && !fin) return true;
+        emit_data(out_first_ ? to_opcode(out_type_) : opcode::continuation, piece, fin);
+        out_first_ = false;
+        return true;
+    }
+    compress_sink sink(*this);
+    return deflate_->compress(piece, fin, sink);
 }
 
 bool session::send_message(message_type type, std::span<const std::uint8_t> payload) {
     if (close_sent_ || out_open_) return false;
-    emit_data(to_opcode(type), payload, true);
-    return true;
+    out_type_ = type;
+    out_first_ = true;
+    return write_piece(payload, true);
 }
 
-bool session::send_text(std::string_view text) { return send_message(message_type::text, as_bytes(text)); }
+bool session::send_text(std::string_view text) {
+    return send_message(message_type::text, as_bytes(text));
+}
 
 bool session::begin_message(message_type type) {
     if (close_sent_ || out_open_) return false;
@@ -220,12 +298,8 @@ bool session::begin_message(message_type type) {
 
 bool session::write_message(std::span<const std::uint8_t> piece, bool fin) {
     if (close_sent_ || !out_open_) return false;
-    // An empty non-final piece would be a pointless empty frame.
-    if (piece.empty() && !fin) return true;
-    emit_data(out_first_ ? to_opcode(out_type_) : opcode::continuation, piece, fin);
-    out_first_ = false;
     if (fin) out_open_ = false;
-    return true;
+    return write_piece(piece, fin);
 }
 
 bool session::send_ping(std::span<const std::uint8_t> payload) {

@@ -14,10 +14,12 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
 #include "close_code.hpp"
+#include "deflate_codec.hpp"
 #include "error.hpp"
 #include "frame_parser.hpp"
 #include "opcode.hpp"
@@ -46,7 +48,7 @@ enum class session_state : std::uint8_t {
 };
 
 class session_handler {
-public:
+  public:
     virtual ~session_handler() = default;
     // A data message starts.
     virtual void on_message_begin(message_type type) = 0;
@@ -70,9 +72,16 @@ public:
                          std::span<const std::uint8_t> payload, bool urgent) = 0;
 };
 
-class session final : private frame_sink {
-public:
+class session final : private frame_sink, private deflate_sink {
+  public:
     session(const session_options& opts, session_handler& handler) noexcept;
+    ~session() override;
+
+    // Turns on permessage-deflate (RFC 7692) as negotiated in the handshake: RSV1 becomes
+    // legal on the first frame of a data message, such messages are inflated as they
+    // arrive, and messages sent from now on are compressed (above the threshold).
+    void enable_deflate(const deflate_settings& settings);
+    bool deflate_enabled() const noexcept { return deflate_ != nullptr; }
 
     // Feeds bytes from the peer; payload is unmasked in place, hence the mutable span.
     // Returns the bytes used: all of them, unless the session closed on the way (what
@@ -104,15 +113,25 @@ public:
     void set_max_message_size(std::uint64_t n) noexcept { opts_.max_message_size = n; }
     void set_allowed_rsv(std::uint8_t bits) noexcept;
 
-private:
+  private:
     bool on_frame_header(const frame_header& h) override;
     bool on_frame_payload(std::span<std::uint8_t> data, bool frame_end) override;
 
+    // deflate_sink: inflated pieces of a received message.
+    bool on_piece(std::span<const std::uint8_t> piece, bool last) override;
+
     bool handle_control(opcode op, std::span<const std::uint8_t> payload);
     bool handle_close(std::span<const std::uint8_t> payload);
+    // Validates and hands on one piece of the message being received.
+    bool deliver(std::span<const std::uint8_t> data, bool message_end);
     bool fail(error e);
-    void emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payload);
-    void emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin);
+    void emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payload, bool rsv1 = false);
+    void emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin,
+                   bool rsv1 = false);
+    // Sends the next piece of the outgoing message (out_type_, out_first_), compressed
+    // when out_compress_.
+    bool write_piece(std::span<const std::uint8_t> piece, bool fin);
+    class compress_sink;
 
     session_options opts_;
     session_handler& handler_;
@@ -124,17 +143,20 @@ private:
     bool close_received_ = false;
 
     // Receiving.
-    bool in_message_ = false;      // a data message is open (between its first and fin frame)
-    bool frame_fin_ = false;       // FIN bit of the frame whose payload is arriving
+    bool in_message_ = false;  // a data message is open (between its first and fin frame)
+    bool frame_fin_ = false;   // FIN bit of the frame whose payload is arriving
     opcode frame_op_ = opcode::binary;
     message_type in_type_ = message_type::binary;
-    std::uint64_t in_size_ = 0;    // bytes of the open message so far (headers' lengths)
-    std::uint8_t control_len_ = 0; // control payload gathered so far
+    std::uint64_t in_size_ = 0;   // bytes of the open message so far (inflated if compressed)
+    bool in_compressed_ = false;  // the open message has RSV1: its payload is DEFLATE data
+    std::unique_ptr<deflate_codec> deflate_;  // set when permessage-deflate is on
+    std::uint8_t control_len_ = 0;            // control payload gathered so far
     std::uint8_t control_buf_[max_control_payload]{};
 
     // Sending.
-    bool out_open_ = false;   // a streamed message is open
-    bool out_first_ = false;  // its next frame is the first (carries the type opcode)
+    bool out_open_ = false;      // a streamed message is open
+    bool out_first_ = false;     // its next frame is the first (carries the type opcode)
+    bool out_compress_ = false;  // the outgoing message is compressed
     message_type out_type_ = message_type::binary;
 };
 

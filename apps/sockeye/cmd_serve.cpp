@@ -108,6 +108,30 @@ command_runner add_serve_command(CLI::App& app) {
         ->check(CLI::IsMember({"1.2", "1.3"}));
     serve->add_option("--tls-ciphers", o.tls_ciphers, "TLS 1.2 cipher list (OpenSSL syntax)");
     serve->add_option("--tls-ciphersuites", o.tls_ciphersuites, "TLS 1.3 cipher suites");
+    auto& z = o.compression;
+    serve->add_flag("--permessage-deflate", z.enabled,
+                    "Compress messages (RFC 7692) with clients that offer it");
+    serve
+        ->add_option("--deflate-window-bits", z.server_window_bits,
+                     "Window of the server's compressor (9-15)")
+        ->capture_default_str()
+        ->check(CLI::Range(9, 15));
+    serve
+        ->add_option("--deflate-client-window-bits", z.client_window_bits,
+                     "Window asked of clients that allow it (9-15)")
+        ->capture_default_str()
+        ->check(CLI::Range(9, 15));
+    serve->add_flag("--deflate-no-context-takeover", z.server_no_context_takeover,
+                    "Reset the server's compressor after each message (less memory)");
+    serve->add_flag("--deflate-client-no-context-takeover", z.client_no_context_takeover,
+                    "Ask clients to reset their compressor after each message");
+    serve->add_option("--deflate-mem-level", z.mem_level, "zlib memLevel of the compressor (1-9)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 9));
+    serve
+        ->add_option("--deflate-threshold", z.threshold,
+                     "Whole messages shorter than this many bytes are sent uncompressed")
+        ->capture_default_str();
     serve->add_flag("--reject-empty", o.reject_empty, "Close (1008) on empty data messages");
     serve->add_option("--log-level", level, "debug, info, warn, error or off")
         ->capture_default_str()

@@ -45,6 +45,19 @@ struct server_options {
     std::string tls_ciphers;              // TLS 1.2 cipher list; empty = OpenSSL's default
     std::string tls_ciphersuites;         // TLS 1.3 suites; empty = OpenSSL's default
 
+    // permessage-deflate (RFC 7692), used when a client offers it. Off by default: it costs
+    // CPU per byte and, with context takeover, up to ~300 KiB of zlib state per connection
+    // (compressor 2^(window+2) + 2^(mem_level+9) bytes, inflater 2^15 + ~7 KiB).
+    struct compression_options {
+        bool enabled = false;
+        int server_window_bits = 15;              // our compressor's window: 9-15
+        int client_window_bits = 15;              // asked of clients that allow it: 9-15
+        bool server_no_context_takeover = false;  // reset our compressor per message
+        bool client_no_context_takeover = false;  // ask clients to reset theirs
+        int mem_level = 8;                        // zlib memLevel for our compressor: 1-9
+        std::size_t threshold = 64;               // whole messages shorter are sent plain
+    } compression;
+
     bool reject_empty = false;     // empty data messages are closed with 1008
     log_level log = log_level::info;
 };

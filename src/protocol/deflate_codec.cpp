@@ -6,10 +6,13 @@ namespace sockeye::protocol {
 
 namespace {
 
-// Both directions work through this buffer a piece at a time; per thread, so nothing is
-// allocated per message and a connection holds no output buffer of its own.
+// Each direction works through its own buffer a piece at a time; per thread, so nothing
+// is allocated per message and a connection holds no output buffer of its own. Two, not
+// one: an echo compresses an inflated piece while that piece still lives in the inflate
+// buffer.
 constexpr std::size_t scratch_size = 64 * 1024;
-thread_local std::uint8_t scratch[scratch_size];
+thread_local std::uint8_t deflate_scratch[scratch_size];
+thread_local std::uint8_t inflate_scratch[scratch_size];
 
 constexpr std::uint8_t sync_tail[4] = {0x00, 0x00, 0xff, 0xff};
 
@@ -57,8 +60,8 @@ bool deflate_codec::compress(std::span<const std::uint8_t> piece, bool fin, defl
     const int flush = fin ? Z_SYNC_FLUSH : Z_NO_FLUSH;
     for (;;) {
         // The held-back bytes go first, so the output stays contiguous.
-        std::memcpy(scratch, carry_, carry_len_);
-        z.next_out = scratch + carry_len_;
+        std::memcpy(deflate_scratch, carry_, carry_len_);
+        z.next_out = deflate_scratch + carry_len_;
         z.avail_out = static_cast<uInt>(scratch_size - carry_len_);
         const int rc = ::deflate(&z, flush);
         if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
@@ -75,16 +78,16 @@ bool deflate_codec::compress(std::span<const std::uint8_t> piece, bool fin, defl
             // The sync flush is complete: its output ends with 00 00 ff ff, which the wire
             // format leaves out (§7.2.1).
             std::size_t keep = n;
-            if (keep >= 4 && std::memcmp(scratch + keep - 4, sync_tail, 4) == 0) keep -= 4;
+            if (keep >= 4 && std::memcmp(deflate_scratch + keep - 4, sync_tail, 4) == 0) keep -= 4;
             carry_len_ = 0;
             if (settings_.local_no_context_takeover) deflateReset(&z);
-            return out.on_piece({scratch, keep}, true);
+            return out.on_piece({deflate_scratch, keep}, true);
         }
         // Hold back the last 4 bytes: they might be the tail to drop.
         const std::size_t hold = n < 4 ? n : 4;
-        std::memcpy(carry_, scratch + n - hold, hold);
+        std::memcpy(carry_, deflate_scratch + n - hold, hold);
         carry_len_ = static_cast<std::uint8_t>(hold);
-        if (n > hold && !out.on_piece({scratch, n - hold}, false)) return true;
+        if (n > hold && !out.on_piece({deflate_scratch, n - hold}, false)) return true;
         if (!more_output && input_done) return true;  // zlib keeps the rest for later
     }
 }
@@ -96,7 +99,7 @@ deflate_codec::inflate_status deflate_codec::run_inflate(const std::uint8_t* dat
     z.avail_in = clamp_uint(len);
     std::size_t left = len - z.avail_in;
     for (;;) {
-        z.next_out = scratch;
+        z.next_out = inflate_scratch;
         z.avail_out = scratch_size;
         int rc = ::inflate(&z, Z_SYNC_FLUSH);
         if (rc == Z_NEED_DICT || rc == Z_DATA_ERROR || rc == Z_MEM_ERROR) {
@@ -115,7 +118,7 @@ deflate_codec::inflate_status deflate_codec::run_inflate(const std::uint8_t* dat
         }
         const bool done = z.avail_in == 0 && left == 0 && z.avail_out != 0;
         if (n != 0 || (done && fin)) {
-            if (!out.on_piece({scratch, n}, done && fin)) return inflate_status::stopped;
+            if (!out.on_piece({inflate_scratch, n}, done && fin)) return inflate_status::stopped;
         }
         if (done) return inflate_status::ok;
         if (rc == Z_BUF_ERROR && n == 0 && z.avail_in == 0 && left == 0) return inflate_status::ok;

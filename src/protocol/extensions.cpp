@@ -424,4 +424,16 @@ deflate_response_result accept_deflate_response(std::span<const std::string_view
     return deflate_response_result{true, {}, response_params(terms.terms, offered)};
 }
 
+deflate_settings settings_for(const deflate_params& p, role local, int mem_level,
+                              std::size_t threshold) {
+    deflate_settings s;
+    s.local_no_context_takeover = p.local_no_context_takeover(local);
+    s.peer_no_context_takeover = p.peer_no_context_takeover(local);
+    s.local_window_bits = p.deflate_window_bits(local);
+    s.peer_window_bits = p.inflate_window_bits(local);
+    s.mem_level = mem_level;
+    s.threshold = threshold;
+    return s;
+}
+
 }  // namespace sockeye::protocol

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "deflate_codec.hpp"
 #include "opcode.hpp"
 
 namespace sockeye::protocol {
@@ -83,6 +84,10 @@ struct deflate_params {
     // Whether the peer's compressor resets after every message (our inflater may too).
     bool peer_no_context_takeover(role local) const noexcept;
 };
+
+// The codec settings for one endpoint of a connection that agreed on `p`.
+deflate_settings settings_for(const deflate_params& p, role local, int mem_level,
+                              std::size_t threshold);
 
 // ---- server role ----
 

@@ -262,8 +262,10 @@ class session::compress_sink final : public deflate_sink {
 };
 
 bool session::write_piece(std::span<const std::uint8_t> piece, bool fin) {
-    if (out_first_) {
-        // Decided on the first piece: a short whole message isn't worth compressing.
+    if (!out_decided_) {
+        // Decided on the first piece: a short whole message isn't worth compressing. Not
+        // on out_first_: zlib may hold the first pieces back, so no frame has gone yet.
+        out_decided_ = true;
         out_compress_ = deflate_ && !(fin && piece.size() < deflate_->settings().threshold);
     }
     if (!out_compress_) {
@@ -281,6 +283,7 @@ bool session::send_message(message_type type, std::span<const std::uint8_t> payl
     if (close_sent_ || out_open_) return false;
     out_type_ = type;
     out_first_ = true;
+    out_decided_ = false;
     return write_piece(payload, true);
 }
 
@@ -292,6 +295,7 @@ bool session::begin_message(message_type type) {
     if (close_sent_ || out_open_) return false;
     out_open_ = true;
     out_first_ = true;
+    out_decided_ = false;
     out_type_ = type;
     return true;
 }

@@ -156,6 +156,7 @@ class session final : private frame_sink, private deflate_sink {
     // Sending.
     bool out_open_ = false;      // a streamed message is open
     bool out_first_ = false;     // its next frame is the first (carries the type opcode)
+    bool out_decided_ = false;   // out_compress_ is settled for the outgoing message
     bool out_compress_ = false;  // the outgoing message is compressed
     message_type out_type_ = message_type::binary;
 };

@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <strings.h>
 #include <algorithm>
+
 #include <cstring>
 
 #include "http/response.hpp"
 #include "log.hpp"
+#include "protocol/extensions.hpp"
 
 namespace sockeye::server_detail {
 
@@ -26,7 +29,12 @@ std::string peer_name(const uv_tcp_t* tcp) {
     }
     const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
     uv_ip6_name(a, ip, sizeof ip);
-    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
+    // Built by appending: GCC 12 warns falsely (-Wrestrict) on "[" + std::string(...).
+    std::string out(1, '[');
+    out += ip;
+    out += "]:";
+    out += std::to_string(ntohs(a->sin6_port));
+    return out;
 }
 
 message_type public_type(protocol::message_type t) {
@@ -236,6 +244,10 @@ void connection_impl::handle_request() {
             return;
         }
         protocol::handshake_result result = protocol::validate_upgrade(head, core_.handshake);
+        std::optional<protocol::deflate_params> deflate;
+        if (result.accepted() && core_.opts.compression.enabled) {
+            deflate = negotiate_compression(head, result);
+        }
         if (!result.accepted()) {
             core_.stats.handshake_rejections[result.status]++;
             log(log_level::debug, "handshake rejected peer=%s status=%d reason=%s", peer_.c_str(),
@@ -243,7 +255,7 @@ void connection_impl::handle_request() {
             respond(result.to_http(), false);
             return;
         }
-        upgrade(result, head.target);
+        upgrade(result, head.target, deflate);
         return;
     }
     core_.stats.http_requests++;
@@ -312,7 +324,36 @@ void connection_impl::send_file_piece() {
     }
 }
 
-void connection_impl::upgrade(const protocol::handshake_result& result, std::string_view target) {
+// permessage-deflate: the first acceptable offer wins and its answer joins the 101 headers;
+// a Sec-WebSocket-Extensions header that does not parse turns the answer into a 400.
+std::optional<protocol::deflate_params> connection_impl::negotiate_compression(
+    const protocol::request_head& head, protocol::handshake_result& result) {
+    std::vector<std::string_view> values;
+    for (const auto& h : head.headers) {
+        if (h.name.size() == 24 &&
+            strncasecmp(h.name.data(), "Sec-WebSocket-Extensions", 24) == 0) {
+            values.push_back(h.value);
+        }
+    }
+    if (values.empty()) return std::nullopt;
+    const auto parsed = protocol::parse_extensions(values);
+    if (!parsed.ok) {
+        result = protocol::handshake_result{};
+        result.status = 400;
+        result.reason = "malformed Sec-WebSocket-Extensions: " + parsed.error;
+        return std::nullopt;
+    }
+    const auto& c = core_.opts.compression;
+    protocol::deflate_config config{true, c.server_window_bits, c.client_window_bits,
+                                    c.server_no_context_takeover, c.client_no_context_takeover};
+    auto agreed = protocol::negotiate_deflate(parsed.offers, config);
+    if (!agreed) return std::nullopt;
+    result.headers.push_back({"Sec-WebSocket-Extensions", agreed->response});
+    return agreed->params;
+}
+
+void connection_impl::upgrade(const protocol::handshake_result& result, std::string_view target,
+                              const std::optional<protocol::deflate_params>& deflate) {
     const std::string response = result.to_http();
     transport_.output().append(
         {reinterpret_cast<const std::uint8_t*>(response.data()), response.size()});
@@ -321,6 +362,12 @@ void connection_impl::upgrade(const protocol::handshake_result& result, std::str
     so.max_message_size = core_.opts.max_message_size;
     so.max_frame_size = core_.opts.max_frame_size;
     session_.emplace(so, static_cast<protocol::session_handler&>(*this));
+    if (deflate) {
+        const auto& c = core_.opts.compression;
+        session_->enable_deflate(
+            protocol::settings_for(*deflate, protocol::role::server, c.mem_level, c.threshold));
+        extensions_ = "permessage-deflate";
+    }
     path_.assign(target);
     subprotocol_ = result.subprotocol;
     http_.reset();
@@ -332,8 +379,9 @@ void connection_impl::upgrade(const protocol::handshake_result& result, std::str
     last_frame_ = now;
     if (const auto t = to_ms(core_.opts.ping_interval)) next_ping_ = now + t;
     arm_timer();
-    log(log_level::info, "open peer=%s path=%s subprotocol=%s", peer_.c_str(), path_.c_str(),
-        subprotocol_.empty() ? "-" : subprotocol_.c_str());
+    log(log_level::info, "open peer=%s path=%s subprotocol=%s extensions=%s", peer_.c_str(),
+        path_.c_str(), subprotocol_.empty() ? "-" : subprotocol_.c_str(),
+        extensions_.empty() ? "-" : extensions_.c_str());
     opened_ = true;
     if (core_.h.on_open) core_.h.on_open(*this);
     request_flush();

@@ -13,6 +13,7 @@
 
 #include "http/request_parser.hpp"
 #include "net/transport.hpp"
+#include "protocol/extensions.hpp"
 #include "protocol/session.hpp"
 #include "server_core.hpp"
 
@@ -66,7 +67,10 @@ class connection_impl final : public sockeye::connection,
     // Returns the bytes used; stops early when the rest must wait (file being sent).
     std::size_t handle_http(std::uint8_t* data, std::size_t len);
     void handle_request();
-    void upgrade(const protocol::handshake_result& result, std::string_view target);
+    std::optional<protocol::deflate_params> negotiate_compression(
+        const protocol::request_head& head, protocol::handshake_result& result);
+    void upgrade(const protocol::handshake_result& result, std::string_view target,
+                 const std::optional<protocol::deflate_params>& deflate);
     void respond(std::string bytes, bool keep_alive);
     void send_file_piece();
     void finish_response();
@@ -130,6 +134,7 @@ class connection_impl final : public sockeye::connection,
     std::string final_reason_;
     std::string path_;
     std::string subprotocol_;
+    std::string extensions_;  // negotiated, for the log
     std::string peer_;
 };
 

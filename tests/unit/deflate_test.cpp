@@ -236,6 +236,38 @@ TEST(DeflateSession, ClientToServerRoundTripInBothDirections) {
     EXPECT_EQ(client.rec.events.back(), "message " + text);
 }
 
+// An echo compresses each inflated piece while the piece is still in the codec's inflate
+// buffer: the two directions must not share scratch space.
+class echo_handler : public recorder {
+  public:
+    session* self = nullptr;
+    void on_message_begin(message_type type) override {
+        recorder::on_message_begin(type);
+        self->begin_message(type);
+    }
+    void on_message_data(std::span<const std::uint8_t> data, bool fin) override {
+        recorder::on_message_data(data, fin);
+        self->write_message(data, fin);
+    }
+};
+
+TEST(DeflateSession, StreamedEchoOfCompressedMessages) {
+    peer client(role::client, true);
+    const bytes big = sample_text(200000);
+    ASSERT_TRUE(client.s.send_text("short one"));
+    ASSERT_TRUE(client.s.send_message(message_type::text, big));
+    echo_handler h;
+    session server(session_options{}, h);
+    server.enable_deflate(deflate_settings{});
+    h.self = &server;
+    bytes wire = client.rec.wire;
+    server.receive(wire.data(), wire.size());
+    client.feed(h.wire);
+    ASSERT_EQ(client.rec.events.size(), 4u);
+    EXPECT_EQ(client.rec.events[1], "message short one");
+    EXPECT_EQ(client.rec.events[3], "message " + std::string(big.begin(), big.end()));
+}
+
 TEST(DeflateSession, InflatedSizeCountsAgainstTheLimit) {
     peer client(role::client, true);
     ASSERT_TRUE(client.s.send_message(message_type::binary, bytes(10 << 20, 'a')));

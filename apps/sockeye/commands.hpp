@@ -11,5 +11,7 @@ using command_runner = std::function<int()>;
 
 command_runner add_serve_command(CLI::App& app);
 command_runner add_cert_command(CLI::App& app);
+command_runner add_connect_command(CLI::App& app);
+command_runner add_send_command(CLI::App& app);
 
 }  // namespace sockeye::apps

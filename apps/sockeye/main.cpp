@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
     const std::vector<sockeye::apps::command_runner> commands = {
         sockeye::apps::add_serve_command(app),
         sockeye::apps::add_cert_command(app),
+        sockeye::apps::add_connect_command(app),
+        sockeye::apps::add_send_command(app),
     };
 
     CLI11_PARSE(app, argc, argv);

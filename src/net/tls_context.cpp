@@ -94,6 +94,34 @@ std::shared_ptr<tls_context> tls_context::create_server(const tls_settings& s) {
     return result;
 }
 
+std::shared_ptr<tls_context> tls_context::create_client(const std::string& cafile,
+                                                       bool insecure) {
+    ERR_clear_error();
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == nullptr) throw std::runtime_error("TLS: " + openssl_errors());
+    std::shared_ptr<tls_context> result(new tls_context(ctx));
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
+    if (!insecure) {
+        if (!cafile.empty()) {
+            if (SSL_CTX_load_verify_locations(ctx, cafile.c_str(), nullptr) != 1) {
+                throw std::runtime_error("TLS: cannot load CA certificates from " + cafile +
+                                         ": " + openssl_errors());
+            }
+        } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+            throw std::runtime_error("TLS: cannot load the system CA store: " +
+                                     openssl_errors());
+        }
+    }
+    // Servers that route on ALPN (or insist on it) see that HTTP/1.1 follows.
+    static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    if (SSL_CTX_set_alpn_protos(ctx, http11, sizeof http11) != 0) {  // 0 means success here
+        throw std::runtime_error("TLS: cannot set ALPN: " + openssl_errors());
+    }
+    return result;
+}
+
 tls_context::~tls_context() {
     SSL_CTX_free(ctx_);
 }

@@ -1,4 +1,4 @@
-// A server-side TLS configuration (OpenSSL SSL_CTX) with secure defaults: TLS 1.2 and 1.3
+// A TLS configuration (OpenSSL SSL_CTX), server or client side, with secure defaults: TLS 1.2 and 1.3
 // only, OpenSSL's default cipher lists unless given, ALPN "http/1.1", no renegotiation,
 // session tickets on. Connections hold their own reference to the SSL_CTX they started
 // with, so a reload (SIGHUP) can swap in a new context without touching them.
@@ -22,6 +22,10 @@ class tls_context {
   public:
     // Loads and checks the certificate and key; throws std::runtime_error saying what is wrong.
     static std::shared_ptr<tls_context> create_server(const tls_settings& settings);
+    // Client side: TLS 1.2+, ALPN "http/1.1", the peer's certificate verified against
+    // `cafile` (PEM, replaces the system store) or, when empty, the system store. With
+    // `insecure` nothing is verified (development only). Throws std::runtime_error.
+    static std::shared_ptr<tls_context> create_client(const std::string& cafile, bool insecure);
 
     ~tls_context();
     tls_context(const tls_context&) = delete;

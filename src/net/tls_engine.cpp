@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <climits>
 #include <stdexcept>
@@ -11,7 +12,9 @@
 
 namespace sockeye::net {
 
-tls_engine::tls_engine(SSL_CTX* ctx) : ssl_(SSL_new(ctx)) {
+tls_engine::tls_engine(SSL_CTX* ctx) : tls_engine(ctx, false) {}
+
+tls_engine::tls_engine(SSL_CTX* ctx, bool client) : ssl_(SSL_new(ctx)) {
     if (ssl_ == nullptr) throw std::runtime_error("SSL_new: " + openssl_errors());
     in_ = BIO_new(BIO_s_mem());
     out_ = BIO_new(BIO_s_mem());
@@ -19,7 +22,42 @@ tls_engine::tls_engine(SSL_CTX* ctx) : ssl_(SSL_new(ctx)) {
     BIO_set_mem_eof_return(in_, -1);
     BIO_set_mem_eof_return(out_, -1);
     SSL_set_bio(ssl_, in_, out_);  // ssl_ owns both BIOs now
-    SSL_set_accept_state(ssl_);
+    if (client) {
+        SSL_set_connect_state(ssl_);
+    } else {
+        SSL_set_accept_state(ssl_);
+    }
+}
+
+std::unique_ptr<tls_engine> tls_engine::create_client(SSL_CTX* ctx, const std::string& host,
+                                                      bool host_is_ip, bool verify) {
+    std::unique_ptr<tls_engine> e(new tls_engine(ctx, true));
+    if (!host_is_ip && SSL_set_tlsext_host_name(e->ssl_, host.c_str()) != 1) {
+        throw std::runtime_error("TLS: cannot set SNI: " + openssl_errors());
+    }
+    if (verify) {
+        const int ok = host_is_ip
+                           ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(e->ssl_), host.c_str())
+                           : SSL_set1_host(e->ssl_, host.c_str());
+        if (ok != 1) throw std::runtime_error("TLS: cannot set the expected host " + host);
+    }
+    return e;
+}
+
+bool tls_engine::start_handshake() {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) return true;
+    const int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return true;
+    error_ = openssl_errors();
+    return false;
+}
+
+std::string tls_engine::verify_error() const {
+    const long r = SSL_get_verify_result(ssl_);
+    if (r == X509_V_OK || SSL_get_verify_mode(ssl_) == SSL_VERIFY_NONE) return {};
+    return X509_verify_cert_error_string(r);
 }
 
 tls_engine::~tls_engine() {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 typedef struct ssl_st SSL;
@@ -16,6 +17,11 @@ class tls_engine {
   public:
     // Server side of a connection using `ctx` (the engine keeps its own reference).
     explicit tls_engine(SSL_CTX* ctx);
+    // Client side: sends SNI for DNS names (RFC 6066 forbids IP literals there) and, unless
+    // `verify` is false, checks that the certificate names `host` (a DNS name, or the IP
+    // address when `host_is_ip`). Call start_handshake() to produce the ClientHello.
+    static std::unique_ptr<tls_engine> create_client(SSL_CTX* ctx, const std::string& host,
+                                                     bool host_is_ip, bool verify);
     ~tls_engine();
     tls_engine(const tls_engine&) = delete;
     tls_engine& operator=(const tls_engine&) = delete;
@@ -37,10 +43,17 @@ class tls_engine {
     std::size_t take(std::uint8_t* out, std::size_t cap);
 
     bool handshake_done() const;
+    // Client: starts the handshake (the ClientHello lands in pending()). False on error.
+    bool start_handshake();
+    // Why the peer's certificate was rejected ("certificate has expired", ...), or "" when
+    // verification passed or was not done.
+    std::string verify_error() const;
     bool peer_closed() const noexcept { return peer_closed_; }
     const std::string& error() const noexcept { return error_; }
 
   private:
+    tls_engine(SSL_CTX* ctx, bool client);
+
     SSL* ssl_;
     BIO* in_;   // ciphertext from the network, read by OpenSSL
     BIO* out_;  // ciphertext written by OpenSSL, for the network

@@ -1,0 +1,91 @@
+// Sockeye's WebSocket client: connects to a ws:// or wss:// URL and drives the connection
+// through the same `sockeye::connection` interface and `sockeye::handlers` as the server, so
+// application code reads the same on both sides. Every frame sent is masked with a fresh
+// key from OpenSSL's CSPRNG (RFC 6455 §5.3).
+//
+// One event loop, one thread, owned by the client: run() drives it until the connection is
+// over. Handlers run on the loop and must not block; loop() lets an application add its
+// own libuv handles (stdin, timers) to the same loop.
+//
+// Flow control: buffered_amount() says how much is queued for the server; once it has
+// reached high_water_mark, on_drain fires when it falls to low_water_mark or below. Unlike
+// the server, the client never stops reading on its own because of its own unsent output
+// (that would deadlock against an echoing server); pause()/resume() are the reader's tools.
+#pragma once
+#include <sockeye/server.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+struct uv_loop_s;
+
+namespace sockeye {
+
+// Why a connection could not be established. Once on_open has run, problems end the
+// connection through on_close instead (code 1006 when no close frame arrived).
+enum class client_error : std::uint8_t {
+    none = 0,
+    invalid_url,  // the URL or an option cannot be used
+    connect,      // name resolution failed, connection refused or unreachable
+    tls,          // TLS setup or handshake failed, the certificate was rejected
+    handshake,    // the server's HTTP answer was not a valid 101 for our request
+    timeout,      // no open connection within connect_timeout
+};
+
+// A short name for the category ("connect", "TLS", ...).
+const char* to_string(client_error e) noexcept;
+
+struct client_options {
+    std::string url;                        // ws://host[:port]/path?query or wss://...
+    std::vector<std::string> subprotocols;  // offered, preferred first
+    std::string origin;                     // Origin header; empty = none sent
+    std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
+
+    std::string cacert;     // PEM file of trusted CAs for wss; empty = the system store
+    bool insecure = false;  // wss without certificate or host name checks (testing only)
+
+    double connect_timeout = 10;  // seconds from connect() to the 101 (DNS, TCP, TLS, HTTP)
+    double close_timeout = 5;     // seconds to wait for the server's close reply and EOF
+
+    std::uint64_t max_message_size = 0;     // bytes per received message; 0 = no limit
+    std::uint64_t max_frame_size = 0;       // split outgoing messages; 0 = never
+    std::size_t high_water_mark = 1 << 20;  // see on_drain
+    std::size_t low_water_mark = 256 << 10;
+};
+
+class client {
+  public:
+    // `on_error` is called (at most once, instead of on_open) when the connection cannot
+    // be established; the message is one line naming the host and the reason.
+    client(client_options options, handlers h,
+           std::function<void(client_error, const std::string& message)> on_error);
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    // The client's event loop, for the application's own handles. Close them before
+    // run() is expected to return: it returns once no handle is left.
+    uv_loop_s* loop() const noexcept;
+
+    // Starts connecting and runs the loop until the connection is over and every handle
+    // is closed. Returns 0 if the connection opened, 1 otherwise (see error()).
+    int run();
+
+    // Abandons the attempt or the connection at once, without a closing handshake: an
+    // open connection gets on_close (1006), an attempt in progress ends without on_error.
+    void abort();
+
+    client_error error() const noexcept;
+    const std::string& error_message() const noexcept;
+
+  private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace sockeye

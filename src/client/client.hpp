@@ -1,0 +1,144 @@
+// The client side of one WebSocket connection: DNS (libuv's resolver), TCP connect with
+// fallback over the resolved addresses, TLS (client tls_engine), the HTTP upgrade
+// (build_client_request / response_parser / verify_server_response), then a
+// protocol::session in the client role over a net::transport.
+#pragma once
+#include <uv.h>
+
+#include <sockeye/client.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/url.hpp"
+#include "http/response_parser.hpp"
+#include "net/tls_context.hpp"
+#include "net/transport.hpp"
+#include "protocol/session.hpp"
+
+namespace sockeye::client_detail {
+
+class client_connection final : public sockeye::connection,
+                                private protocol::session_handler,
+                                private net::transport_handler {
+  public:
+    using error_callback = std::function<void(client_error, const std::string&)>;
+
+    client_connection(uv_loop_t* loop, client_options options, handlers h, error_callback on_error);
+    ~client_connection() override = default;
+
+    // Starts resolving and connecting; problems are reported through on_error.
+    void start();
+    // Ends everything at once: on_close(1006) if open, nothing more if not.
+    void abort();
+    bool opened() const noexcept { return opened_; }
+    client_error error() const noexcept { return error_; }
+    const std::string& error_message() const noexcept { return error_message_; }
+
+    // sockeye::connection
+    bool send(message_type type, std::span<const std::uint8_t> data) override;
+    bool begin_message(message_type type) override;
+    bool write_message(std::span<const std::uint8_t> piece, bool fin) override;
+    bool ping(std::span<const std::uint8_t> payload) override;
+    bool close(std::uint16_t code, std::string_view reason) override;
+    std::size_t buffered_amount() const override { return transport_ ? transport_->buffered() : 0; }
+    void pause() override;
+    void resume() override;
+    const std::string& subprotocol() const override { return subprotocol_; }
+    const std::string& path() const override { return url_.target; }
+    const std::string& peer() const override { return peer_; }
+
+  private:
+    enum class phase : std::uint8_t {
+        idle,
+        resolving,
+        connecting,   // TCP connect to addrs_[next_addr_ - 1]
+        handshaking,  // TLS and the HTTP upgrade
+        open,
+        closing,  // closing handshake done or given up: FIN sent, waiting for EOF
+        done,     // handles closing or closed
+    };
+
+    static void on_resolved(uv_getaddrinfo_t* req, int status, addrinfo* res);
+    static void on_connected(uv_connect_t* req, int status);
+    static void on_timer(uv_timer_t* t);
+    static void on_prepare(uv_prepare_t* p);
+
+    void connect_next();
+    void connection_established();
+    void handle_response(std::uint8_t* data, std::size_t len);
+    void fail(client_error e, std::string message);
+    void teardown();
+    void begin_close();
+    void after_session_event();
+    void request_flush();
+    void note_buffered();
+    void check_drain();
+    void arm_timer(double seconds);
+    std::string tls_failure(const char* transport_error) const;
+    std::string where() const;  // "host:port" for messages
+
+    // net::transport_handler
+    void on_transport_data(std::uint8_t* data, std::size_t len) override;
+    void on_transport_end(const char* error) override;
+    void on_transport_writable() override;
+    void on_transport_closed() override;
+
+    // protocol::session_handler
+    void on_message_begin(protocol::message_type type) override;
+    void on_message_data(std::span<const std::uint8_t> data, bool fin) override;
+    void on_pong(std::span<const std::uint8_t> payload) override;
+    void on_close(std::uint16_t code, std::string_view reason) override;
+    void on_error(protocol::error e) override;
+    void on_send(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
+                 bool urgent) override;
+
+    uv_loop_t* loop_;
+    client_options opts_;
+    handlers h_;
+    error_callback on_error_;
+    url url_;
+
+    phase phase_ = phase::idle;
+    client_error error_ = client_error::none;
+    std::string error_message_;
+    bool opened_ = false;
+    bool user_paused_ = false;
+    bool above_high_ = false;  // buffered output reached the high-water mark: on_drain owed
+    bool dirty_ = false;       // output waits for the flusher
+    bool close_received_ = false;
+    std::uint16_t final_code_ = protocol::close_code::abnormal;
+    std::string final_reason_;
+
+    uv_getaddrinfo_t resolver_{};
+    uv_connect_t connect_req_{};
+    uv_timer_t timer_{};
+    uv_prepare_t flusher_{};
+    bool handles_open_ = false;
+    bool resolver_busy_ = false;
+    std::vector<sockaddr_storage> addrs_;
+    std::size_t next_addr_ = 0;
+    std::string last_connect_error_;
+
+    std::vector<std::uint8_t> read_buffer_;
+    std::vector<std::uint8_t> plain_buffer_;
+    std::optional<net::transport> transport_;
+    std::shared_ptr<net::tls_context> tls_ctx_;
+    net::tls_engine* tls_ = nullptr;  // owned by transport_
+
+    std::string key_;      // Sec-WebSocket-Key sent
+    std::string request_;  // the upgrade request
+    std::unique_ptr<http::response_parser> response_;
+    std::optional<protocol::session> session_;
+    std::string subprotocol_;
+    std::string peer_;
+
+    // Whole-message delivery when no streaming handlers are set.
+    message_type in_type_ = message_type::binary;
+    std::string in_buffer_;
+};
+
+}  // namespace sockeye::client_detail

@@ -140,7 +140,7 @@ url parse_url(std::string_view text) {
     }
 
     u.target = encode_target(tail);
-    if (u.target.empty() || u.target.front() == '?') u.target.insert(0, "/");
+    if (u.target.empty() || u.target.front() == '?') u.target.insert(u.target.begin(), '/');
     return u;
 }
 

@@ -44,6 +44,9 @@ fuzz: deps
 	scripts/run-fuzzers $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 bench: build
+	@scripts/install-deps --bench
+	$(CMAKE) -S . -B $(BUILD_DIR) >/dev/null
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
 	$(BUILD_DIR)/sockeye_microbench
 
 clean:

@@ -58,6 +58,22 @@ command_runner add_serve_command(CLI::App& app) {
     serve->add_option("--origin", o.origins, "Allowed Origin (repeatable; none = any)");
     serve->add_option("--subprotocol", o.subprotocols,
                       "Supported subprotocol, preferred first (repeatable)");
+    serve->add_option("--threads", o.threads, "Event loops, one thread each (SO_REUSEPORT)")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 64u));
+    serve
+        ->add_option("--max-connections", o.max_connections,
+                     "Open connections; beyond, new clients get 503 (0 = no limit)")
+        ->capture_default_str();
+    serve
+        ->add_option("--max-fragments", o.max_fragments,
+                     "Frames per received message, 0 = no limit (above: close 1008)")
+        ->capture_default_str();
+    serve
+        ->add_option("--send-timeout", o.send_timeout,
+                     "Drop a client whose unsent output stays above --high-water this long (s)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     serve
         ->add_option("--max-message", o.max_message_size,
                      "Largest message accepted in bytes, 0 = no limit (above: close 1009)")

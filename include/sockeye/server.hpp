@@ -1,7 +1,9 @@
 // Sockeye's embeddable WebSocket server: an HTTP/1.1 server (static files, /healthz,
 // /metrics) that upgrades requests to WebSocket (RFC 6455) and hands each connection to
-// the handlers below. One event loop, one thread: handlers run on the loop and must not
-// block. See examples/ for a small chat server written against this header.
+// the handlers below. Handlers run on an event loop and must not block. With threads > 1
+// there is one loop per thread and a connection stays on one loop, so handlers run
+// concurrently for different connections: shared application state needs its own locking.
+// See examples/ for a small chat server written against this header.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,24 +20,28 @@ enum class message_type : std::uint8_t { text = 1, binary = 2 };
 enum class log_level : std::uint8_t { debug, info, warn, error, off };
 
 struct server_options {
-    std::string host = "127.0.0.1";        // address to listen on (IPv4 or IPv6 literal)
-    std::uint16_t port = 8080;             // 0 picks a free port; see server::port()
-    std::string web_root;                  // static files; empty = no static files
-    std::string ws_path;                   // upgrade only on this path; empty = any path
-    std::vector<std::string> origins;      // allowed Origin values; empty = any
-    std::vector<std::string> subprotocols; // spoken subprotocols, preferred first
+    std::string host = "127.0.0.1";         // address to listen on (IPv4 or IPv6 literal)
+    std::uint16_t port = 8080;              // 0 picks a free port; see server::port()
+    std::string web_root;                   // static files; empty = no static files
+    std::string ws_path;                    // upgrade only on this path; empty = any path
+    std::vector<std::string> origins;       // allowed Origin values; empty = any
+    std::vector<std::string> subprotocols;  // spoken subprotocols, preferred first
 
-    std::uint64_t max_message_size = 0;    // bytes per received message; 0 = no limit (1009)
-    std::size_t max_header_bytes = 8192;   // request head limit (431 above it)
-    std::uint64_t max_frame_size = 0;      // split outgoing messages into frames this big; 0 = no
-    std::size_t high_water_mark = 1 << 20; // stop reading a peer whose unsent output passes this
+    unsigned threads = 1;                    // event loops, one thread each (SO_REUSEPORT)
+    std::size_t max_connections = 10000;     // open TCP connections; beyond: 503 and close
+    std::uint64_t max_message_size = 0;      // bytes per received message; 0 = no limit (1009)
+    std::uint64_t max_fragments = 0;         // frames per received message; 0 = no limit (1008)
+    std::size_t max_header_bytes = 8192;     // request head limit (431 above it)
+    std::uint64_t max_frame_size = 0;        // split outgoing messages into frames this big; 0 = no
+    std::size_t high_water_mark = 1 << 20;   // stop reading a peer whose unsent output passes this
     std::size_t low_water_mark = 256 << 10;  // ... and resume below this
 
-    double close_timeout = 5;      // seconds to wait for the peer's close reply, then drop
-    double ping_interval = 30;     // seconds between heartbeat pings; 0 = off
-    double pong_timeout = 10;      // seconds without a pong after a heartbeat ping → drop
-    double idle_timeout = 0;       // seconds without a frame from the peer → close 1001; 0 = off
-    double handshake_timeout = 10; // seconds from accept to a complete request head
+    double close_timeout = 5;       // seconds to wait for the peer's close reply, then drop
+    double send_timeout = 30;       // seconds a peer may leave output above high water; 0 = off
+    double ping_interval = 30;      // seconds between heartbeat pings; 0 = off
+    double pong_timeout = 10;       // seconds without a pong after a heartbeat ping → drop
+    double idle_timeout = 0;        // seconds without a frame from the peer → close 1001; 0 = off
+    double handshake_timeout = 10;  // seconds from accept to a complete request head
 
     // TLS (https and wss on the same port) when both are set. The certificate file may hold
     // a chain (leaf first); it is sent as is.
@@ -58,7 +64,7 @@ struct server_options {
         std::size_t threshold = 64;               // whole messages shorter are sent plain
     } compression;
 
-    bool reject_empty = false;     // empty data messages are closed with 1008
+    bool reject_empty = false;  // empty data messages are closed with 1008
     log_level log = log_level::info;
 };
 
@@ -82,7 +88,7 @@ struct handlers {
 
 // A WebSocket connection, valid from on_open until on_close returns.
 class connection {
-public:
+  public:
     virtual ~connection() = default;
     // Send a whole message. False when the connection is closing or a streamed send is open.
     virtual bool send(message_type type, std::span<const std::uint8_t> data) = 0;
@@ -101,13 +107,13 @@ public:
     virtual void pause() = 0;
     virtual void resume() = 0;
     virtual const std::string& subprotocol() const = 0;
-    virtual const std::string& path() const = 0;   // request target of the upgrade
-    virtual const std::string& peer() const = 0;   // "ip:port"
-    void* user_data = nullptr;                      // free for the application
+    virtual const std::string& path() const = 0;  // request target of the upgrade
+    virtual const std::string& peer() const = 0;  // "ip:port"
+    void* user_data = nullptr;                    // free for the application
 };
 
 class server {
-public:
+  public:
     server(server_options options, handlers h);
     ~server();
     server(const server&) = delete;
@@ -130,7 +136,7 @@ public:
     // WebSocket with 1001, wait up to close_timeout, then run() returns.
     void shutdown();
 
-private:
+  private:
     struct impl;
     std::unique_ptr<impl> impl_;
 };

@@ -43,7 +43,7 @@ void transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     }
     const auto n = static_cast<std::size_t>(nread);
     t->bytes_in_ += n;
-    if (t->buffers_.total_in) *t->buffers_.total_in += n;
+    if (t->buffers_.total_in) t->buffers_.total_in->fetch_add(n, std::memory_order_relaxed);
     t->in_read_ = true;
     if (t->tls_) {
         t->receive_tls(reinterpret_cast<const std::uint8_t*>(buf->base), n);
@@ -173,7 +173,10 @@ void transport::on_shutdown(uv_shutdown_t* req, int) {
 void transport::check_backpressure() {
     const std::size_t queued = buffered();
     if (queued > limits_.high_water) {
-        above_high_ = true;
+        if (!above_high_) {
+            above_high_ = true;
+            handler_.on_transport_congested();
+        }
         if (!bp_paused_) {
             bp_paused_ = true;
             apply_reading();

@@ -10,6 +10,7 @@
 #pragma once
 #include <uv.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -29,6 +30,8 @@ class transport_handler {
     virtual void on_transport_end(const char* error) = 0;
     // A write completed: room for more output (a file being sent, a paused producer).
     virtual void on_transport_writable() {}
+    // Unsent output passed the high-water mark (reading stops until it drains).
+    virtual void on_transport_congested() {}
     // Unsent output fell below the low-water mark after being above the high-water mark.
     virtual void on_transport_drain() {}
     // The handle is closed; the owner may free the transport now.
@@ -42,8 +45,8 @@ struct transport_buffers {
     std::size_t read_size = 0;
     std::uint8_t* plain = nullptr;  // decrypted bytes (TLS only)
     std::size_t plain_size = 0;
-    std::uint64_t* total_in = nullptr;   // optional: socket bytes read, all connections
-    std::uint64_t* total_out = nullptr;  // optional: socket bytes written
+    std::atomic<std::uint64_t>* total_in = nullptr;   // optional: bytes read, all connections
+    std::atomic<std::uint64_t>* total_out = nullptr;  // optional: bytes written
 };
 
 struct transport_limits {
@@ -98,7 +101,7 @@ class transport {
     void fail(const char* why);
     void count_out(std::size_t n) noexcept {
         bytes_out_ += n;
-        if (buffers_.total_out) *buffers_.total_out += n;
+        if (buffers_.total_out) buffers_.total_out->fetch_add(n, std::memory_order_relaxed);
     }
 
     uv_tcp_t tcp_{};

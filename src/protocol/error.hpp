@@ -23,6 +23,7 @@ enum class error : std::uint8_t {
     invalid_close_code,        // close code not allowed on the wire                1002
     invalid_close_reason,      // close reason that is not UTF-8                    1007
     invalid_compressed_data,   // permessage-deflate data that does not inflate     1007
+    too_many_fragments,        // more frames in one message than allowed           1008
 };
 
 // The close code to fail the connection with.

@@ -78,7 +78,11 @@ bool session::on_frame_header(const frame_header& h) {
         in_type_ = h.op == opcode::text ? message_type::text : message_type::binary;
         in_size_ = 0;
         in_compressed_ = h.rsv1;
+        in_frames_ = 0;
         utf8_.reset();
+    }
+    if (opts_.max_fragments != 0 && ++in_frames_ > opts_.max_fragments) {
+        return fail(error::too_many_fragments);
     }
     // The limit is checked against the declared length, before any payload is taken in.
     // A compressed message is counted as it inflates instead (deliver()).

@@ -32,6 +32,10 @@ struct session_options {
     // Largest data message accepted, in bytes across all its fragments; 0 = no limit.
     // Checked at each frame header, before the payload arrives (→ 1009).
     std::uint64_t max_message_size = 0;
+    // Most frames one received data message may have; 0 = no limit (→ 1008). Streaming
+    // means fragments cost no memory here, but a peer sending a message in millions of
+    // one-byte frames costs CPU per frame.
+    std::uint64_t max_fragments = 0;
     // Largest frame this side sends: longer messages are split into fragments of this
     // size; 0 = never split.
     std::uint64_t max_frame_size = 0;
@@ -147,8 +151,9 @@ class session final : private frame_sink, private deflate_sink {
     bool frame_fin_ = false;   // FIN bit of the frame whose payload is arriving
     opcode frame_op_ = opcode::binary;
     message_type in_type_ = message_type::binary;
-    std::uint64_t in_size_ = 0;   // bytes of the open message so far (inflated if compressed)
-    bool in_compressed_ = false;  // the open message has RSV1: its payload is DEFLATE data
+    std::uint64_t in_size_ = 0;    // bytes of the open message so far (inflated if compressed)
+    bool in_compressed_ = false;   // the open message has RSV1: its payload is DEFLATE data
+    std::uint64_t in_frames_ = 0;  // frames of the open message so far
     std::unique_ptr<deflate_codec> deflate_;  // set when permessage-deflate is on
     std::uint8_t control_len_ = 0;            // control payload gathered so far
     std::uint8_t control_buf_[max_control_payload]{};

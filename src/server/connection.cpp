@@ -66,7 +66,7 @@ connection_impl::~connection_impl() {
     if (file_fd_ >= 0) ::close(file_fd_);
 }
 
-void connection_impl::accept_from(server_core& core, uv_stream_t* listener) {
+void connection_impl::accept_from(server_core& core, uv_stream_t* listener, bool over_limit) {
     auto* c = new connection_impl(core);
     core.add(c);
     if (uv_accept(listener, c->transport_.stream()) != 0) {
@@ -83,6 +83,18 @@ void connection_impl::accept_from(server_core& core, uv_stream_t* listener) {
         return;
     }
     c->start();
+    if (over_limit) {
+        core.stats.refused_at_limit++;
+        log(log_level::warn, "connection limit (%zu) reached: refusing peer=%s",
+            core.opts.max_connections, c->peer_.c_str());
+        if (c->transport_.tls()) {
+            c->terminate("connection limit");  // no plaintext answer before a TLS handshake
+        } else {
+            const protocol::http_header retry[] = {{"Retry-After", "1"}};
+            c->respond(http::text_response(503, "server at connection limit\n", false, retry),
+                       false);
+        }
+    }
 }
 
 void connection_impl::start() {
@@ -105,7 +117,7 @@ void connection_impl::terminate(const char* why) {
         const std::uint64_t in = transport_.bytes_in(), out = transport_.bytes_out();
         if (session_) {
             core_.stats.connections_open--;
-            core_.stats.close_codes[final_code_]++;
+            core_.stats.count_close(final_code_);
             const double secs = static_cast<double>(uv_now(core_.loop) - started_) / 1000.0;
             log(log_level::info,
                 "close peer=%s code=%u reason=\"%s\" in=%llu out=%llu duration=%.3fs%s%s",
@@ -183,10 +195,24 @@ void connection_impl::on_transport_end(const char* error) {
 }
 
 void connection_impl::on_transport_writable() {
+    // The peer took bytes: slow is fine, only a peer that takes nothing for send_timeout is
+    // dropped. (The timer, armed for the old deadline, re-arms itself for this one.)
+    if (send_deadline_ != 0) send_deadline_ = uv_now(core_.loop) + to_ms(core_.opts.send_timeout);
     if (file_fd_ >= 0) send_file_piece();
 }
 
+// Output passed the high-water mark: the peer is not keeping up. If it then takes nothing
+// for send_timeout, the connection is dropped (a close frame would only queue behind the
+// rest).
+void connection_impl::on_transport_congested() {
+    if (const auto t = to_ms(core_.opts.send_timeout)) {
+        send_deadline_ = uv_now(core_.loop) + t;
+        arm_timer();
+    }
+}
+
 void connection_impl::on_transport_drain() {
+    send_deadline_ = 0;
     if (opened_ && phase_ == phase::websocket && core_.h.on_drain) core_.h.on_drain(*this);
 }
 
@@ -239,7 +265,7 @@ void connection_impl::handle_request() {
     if (protocol::is_websocket_request(head)) {
         const std::string_view path = target_path_only(head.target);
         if (!core_.opts.ws_path.empty() && path != core_.opts.ws_path) {
-            core_.stats.handshake_rejections[404]++;
+            core_.stats.count_rejection(404);
             respond(http::text_response(404, "no WebSocket endpoint here\n", false), false);
             return;
         }
@@ -249,7 +275,7 @@ void connection_impl::handle_request() {
             deflate = negotiate_compression(head, result);
         }
         if (!result.accepted()) {
-            core_.stats.handshake_rejections[result.status]++;
+            core_.stats.count_rejection(result.status);
             log(log_level::debug, "handshake rejected peer=%s status=%d reason=%s", peer_.c_str(),
                 result.status, result.reason.c_str());
             respond(result.to_http(), false);
@@ -361,6 +387,7 @@ void connection_impl::upgrade(const protocol::handshake_result& result, std::str
     so.local_role = protocol::role::server;
     so.max_message_size = core_.opts.max_message_size;
     so.max_frame_size = core_.opts.max_frame_size;
+    so.max_fragments = core_.opts.max_fragments;
     session_.emplace(so, static_cast<protocol::session_handler&>(*this));
     if (deflate) {
         const auto& c = core_.opts.compression;
@@ -532,6 +559,7 @@ void connection_impl::arm_timer() {
     consider(close_deadline_);
     consider(next_ping_);
     consider(pong_deadline_);
+    consider(send_deadline_);
     if (phase_ == phase::websocket && to_ms(core_.opts.idle_timeout) != 0 &&
         !session_->close_sent()) {
         consider(last_frame_ + to_ms(core_.opts.idle_timeout));
@@ -553,6 +581,16 @@ void connection_impl::on_timer(uv_timer_t* t) {
     }
     if (c->close_deadline_ && now >= c->close_deadline_) {
         c->terminate("close timeout");
+        return;
+    }
+    if (c->send_deadline_ && now >= c->send_deadline_) {
+        log(log_level::warn, "send timeout peer=%s: %zu bytes unsent, dropping", c->peer_.c_str(),
+            c->transport_.buffered());
+        if (c->final_code_ == 1006) {
+            c->final_code_ = protocol::close_code::policy_violation;
+            c->final_reason_ = "send timeout";
+        }
+        c->terminate("send timeout");
         return;
     }
     if (c->pong_deadline_ && now >= c->pong_deadline_) {

@@ -26,8 +26,9 @@ class connection_impl final : public sockeye::connection,
     explicit connection_impl(server_core& core);
     ~connection_impl() override;
 
-    // Accepts from `listener` and starts reading; deletes itself on failure.
-    static void accept_from(server_core& core, uv_stream_t* listener);
+    // Accepts from `listener` and starts reading; deletes itself on failure. Over the
+    // connection limit the client gets a 503 (or, with TLS, is closed) instead.
+    static void accept_from(server_core& core, uv_stream_t* listener, bool over_limit);
 
     // Graceful shutdown: WebSocket peers get close 1001, idle HTTP connections are closed.
     void shutdown_for_server();
@@ -87,6 +88,7 @@ class connection_impl final : public sockeye::connection,
     void on_transport_data(std::uint8_t* data, std::size_t len) override;
     void on_transport_end(const char* error) override;
     void on_transport_writable() override;
+    void on_transport_congested() override;
     void on_transport_drain() override;
     void on_transport_closed() override;
 
@@ -128,6 +130,7 @@ class connection_impl final : public sockeye::connection,
     std::uint64_t next_ping_ = 0;
     std::uint64_t pong_deadline_ = 0;
     std::uint64_t last_frame_ = 0;
+    std::uint64_t send_deadline_ = 0;  // output stuck above high water since (send timeout)
 
     std::uint64_t started_ = 0;
     std::uint16_t final_code_ = 1006;

@@ -18,7 +18,7 @@ struct http_answer {
 };
 
 struct http_routes {
-    http::static_root root;
+    http::static_root root{std::string_view{}};
     std::string ws_path;  // empty: WebSocket on any path
 
     http_answer answer(const http::request_parser& req, const metrics& stats,

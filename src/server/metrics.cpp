@@ -3,8 +3,10 @@
 namespace sockeye::server_detail {
 
 namespace {
+template <class T>
 void counter(std::string& out, const char* name, const char* help, const char* type,
-             std::uint64_t value) {
+             const std::atomic<T>& atomic_value) {
+    const T value = atomic_value.load(std::memory_order_relaxed);
     out += "# HELP ";
     out += name;
     out += ' ';
@@ -20,6 +22,16 @@ void counter(std::string& out, const char* name, const char* help, const char* t
     out += '\n';
 }
 }  // namespace
+
+void metrics::count_close(std::uint16_t code) {
+    std::lock_guard lock(mutex_);
+    close_codes_[code]++;
+}
+
+void metrics::count_rejection(int status) {
+    std::lock_guard lock(mutex_);
+    handshake_rejections_[status]++;
+}
 
 std::string metrics::render() const {
     std::string out;
@@ -39,15 +51,18 @@ std::string metrics::render() const {
             bytes_out);
     counter(out, "sockeye_http_requests_total", "HTTP requests answered (not upgrades).", "counter",
             http_requests);
+    counter(out, "sockeye_connections_refused_total",
+            "Connections turned away at --max-connections.", "counter", refused_at_limit);
+    std::lock_guard lock(mutex_);
     out += "# HELP sockeye_close_codes_total WebSocket connections ended, by close code.\n";
     out += "# TYPE sockeye_close_codes_total counter\n";
-    for (const auto& [code, n] : close_codes) {
+    for (const auto& [code, n] : close_codes_) {
         out += "sockeye_close_codes_total{code=\"" + std::to_string(code) + "\"} " +
                std::to_string(n) + '\n';
     }
     out += "# HELP sockeye_handshake_rejections_total Upgrade requests refused, by HTTP status.\n";
     out += "# TYPE sockeye_handshake_rejections_total counter\n";
-    for (const auto& [status, n] : handshake_rejections) {
+    for (const auto& [status, n] : handshake_rejections_) {
         out += "sockeye_handshake_rejections_total{status=\"" + std::to_string(status) + "\"} " +
                std::to_string(n) + '\n';
     }

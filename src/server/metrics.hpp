@@ -1,24 +1,37 @@
-// Server counters, rendered in the Prometheus text exposition format for GET /metrics.
+// Server counters, shared by every event-loop thread, rendered in the Prometheus text
+// exposition format for GET /metrics. Counters are relaxed atomics (one locked add per
+// event); the per-code maps change rarely and sit behind a mutex.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 
 namespace sockeye::server_detail {
 
 struct metrics {
-    std::uint64_t connections_open = 0;       // WebSocket connections now open
-    std::uint64_t http_connections_open = 0;  // TCP connections not (yet) upgraded
-    std::uint64_t connections_total = 0;      // WebSocket connections ever opened
-    std::uint64_t messages_in = 0;
-    std::uint64_t messages_out = 0;
-    std::uint64_t bytes_in = 0;   // bytes read from sockets
-    std::uint64_t bytes_out = 0;  // bytes written to sockets
-    std::uint64_t http_requests = 0;
-    std::map<std::uint16_t, std::uint64_t> close_codes;  // how WebSocket connections ended
-    std::map<int, std::uint64_t> handshake_rejections;   // by HTTP status
+    std::atomic<std::int64_t> connections_open{0};       // WebSocket connections now open
+    std::atomic<std::int64_t> http_connections_open{0};  // TCP connections not (yet) upgraded
+    std::atomic<std::uint64_t> connections_total{0};     // WebSocket connections ever opened
+    std::atomic<std::uint64_t> messages_in{0};
+    std::atomic<std::uint64_t> messages_out{0};
+    std::atomic<std::uint64_t> bytes_in{0};   // bytes read from sockets
+    std::atomic<std::uint64_t> bytes_out{0};  // bytes written to sockets
+    std::atomic<std::uint64_t> http_requests{0};
+    std::atomic<std::uint64_t> refused_at_limit{0};  // connections turned away (max-connections)
+
+    // How a WebSocket connection ended, by close code.
+    void count_close(std::uint16_t code);
+    // An upgrade request refused, by HTTP status.
+    void count_rejection(int status);
 
     std::string render() const;
+
+  private:
+    mutable std::mutex mutex_;
+    std::map<std::uint16_t, std::uint64_t> close_codes_;
+    std::map<int, std::uint64_t> handshake_rejections_;
 };
 
 }  // namespace sockeye::server_detail

@@ -1,8 +1,14 @@
 #include <sockeye/server.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "connection.hpp"
 #include "log.hpp"
@@ -13,6 +19,7 @@ namespace sockeye {
 using server_detail::connection_impl;
 using server_detail::log;
 using server_detail::server_core;
+using server_detail::server_shared;
 
 void server_detail::server_core::add(connection_impl* c) {
     c->next_ = connections;
@@ -26,91 +33,103 @@ void server_detail::server_core::remove(connection_impl* c) {
     if (connections == c) connections = c->next_;
     c->prev_ = c->next_ = nullptr;
     if (c->dirty_) std::erase(dirty, c);
+    shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
     if (shutting_down && connections == nullptr && on_drained) on_drained(*this);
 }
 
-struct server::impl : server_core {
+namespace {
+
+// Requests one loop takes from other threads, through its uv_async_t.
+enum command : int { cmd_shutdown = 1, cmd_reload_tls = 2 };
+
+// A listening socket bound with SO_REUSEPORT, so each loop accepts on its own socket and
+// the kernel spreads connections across them.
+int reuseport_socket(const sockaddr* addr, std::string& error) {
+    const int fd = ::socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        error = "socket: " + std::string(std::strerror(errno));
+        return -1;
+    }
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        ::bind(fd, addr,
+               addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in)) != 0) {
+        error = std::strerror(errno);
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+}  // namespace
+
+struct server_state;
+
+// One event loop with its listener: the whole server when threads == 1.
+struct server_worker : server_core {
+    server_state& owner;
     uv_loop_t loop_storage{};
     uv_tcp_t listener{};
+    uv_prepare_t flusher{};
+    uv_timer_t shutdown_timer{};
+    uv_async_t wakeup{};
+    std::atomic<int> commands{0};
+    bool listening = false;
+    std::uint64_t last_accept_warning = 0;
+    std::thread thread;
+
+    server_worker(server_state& o);
+    ~server_worker();
+    void begin_shutdown();
+    void finish_shutdown();
+    void post(command c) {
+        commands.fetch_or(c);
+        uv_async_send(&wakeup);
+    }
+};
+
+// Everything the loops share, and the loops themselves.
+struct server_state : server_shared {
+    std::mutex tls_mutex;  // guards `tls` below for loops picking up a reload
+    std::shared_ptr<net::tls_context> tls;
+    // Signal handles live on the first loop; declared before `workers` so that they are
+    // destroyed after the loops that close them.
     uv_signal_t sigint{};
     uv_signal_t sigterm{};
     uv_signal_t sighup{};
-    uv_prepare_t flusher{};
-    uv_timer_t shutdown_timer{};
-    bool listening = false;
     bool signals_installed = false;
     int signals_seen = 0;
     std::uint16_t bound_port = 0;
+    std::vector<std::unique_ptr<server_worker>> workers;
 
-    impl(server_options o, handlers hs) {
+    server_state(server_options o, handlers hs) {
         opts = std::move(o);
         h = std::move(hs);
         handshake.allowed_origins = opts.origins;
         handshake.subprotocols = opts.subprotocols;
-        routes = std::make_unique<server_detail::http_routes>(
-            server_detail::http_routes{http::static_root(opts.web_root), opts.ws_path});
+        routes.root = http::static_root(opts.web_root);
+        routes.ws_path = opts.ws_path;
         server_detail::set_log_level(opts.log);
         if (!opts.tls_cert.empty() || !opts.tls_key.empty()) {
             if (opts.tls_cert.empty() || opts.tls_key.empty()) {
                 throw std::runtime_error("TLS needs both --tls-cert and --tls-key");
             }
             tls = net::tls_context::create_server(tls_settings());
-            plain_buffer.resize(read_buffer.size());
             log(log_level::info, "TLS certificate %s sha256=%s", opts.tls_cert.c_str(),
                 tls->fingerprint().c_str());
         }
-        if (uv_loop_init(&loop_storage) != 0) throw std::runtime_error("uv_loop_init failed");
-        loop = &loop_storage;
-        uv_prepare_init(loop, &flusher);
-        flusher.data = this;
-        uv_timer_init(loop, &shutdown_timer);
-        shutdown_timer.data = this;
-        on_drained = [](server_core& core) { static_cast<impl&>(core).finish_shutdown(); };
+        const unsigned n = opts.threads == 0 ? 1 : opts.threads;
+        for (unsigned i = 0; i < n; ++i) workers.push_back(std::make_unique<server_worker>(*this));
     }
 
-    ~impl() {
-        // Close whatever is left and let libuv run the close callbacks before freeing.
-        uv_walk(
-            loop,
-            [](uv_handle_t* hd, void*) {
-                if (!uv_is_closing(hd)) uv_close(hd, nullptr);
-            },
-            nullptr);
-        uv_run(loop, UV_RUN_DEFAULT);
-        uv_loop_close(loop);
-    }
-
-    // Flush output produced outside read callbacks, once per loop iteration.
-    static void on_prepare(uv_prepare_t* p) {
-        auto* self = static_cast<impl*>(p->data);
-        // Swap first: flushing can make other connections dirty (a handler sending to
-        // them); those wait for the next round.
-        std::vector<connection_impl*> batch;
-        batch.swap(self->dirty);
-        for (auto* c : batch) {
-            c->dirty_ = false;
-            c->flush();
+    ~server_state() {
+        for (auto& w : workers) {
+            if (w->thread.joinable()) {
+                w->post(cmd_shutdown);
+                w->thread.join();
+            }
         }
-    }
-
-    static void on_connection(uv_stream_t* l, int status) {
-        auto* self = static_cast<impl*>(l->data);
-        if (status < 0) {
-            log(log_level::warn, "accept: %s", uv_strerror(status));
-            return;
-        }
-        connection_impl::accept_from(*self, l);
-    }
-
-    static void on_signal(uv_signal_t* s, int signum) {
-        auto* self = static_cast<impl*>(s->data);
-        if (++self->signals_seen > 1) {
-            log(log_level::warn, "second signal %d: exiting now", signum);
-            std::fflush(nullptr);
-            std::_Exit(128 + signum);
-        }
-        log(log_level::info, "signal %d: shutting down", signum);
-        self->begin_shutdown();
     }
 
     net::tls_settings tls_settings() const {
@@ -118,52 +137,203 @@ struct server::impl : server_core {
                 opts.tls_ciphersuites};
     }
 
+    std::shared_ptr<net::tls_context> current_tls() {
+        std::lock_guard lock(tls_mutex);
+        return tls;
+    }
+
     std::string reload_tls() {
         if (!tls) return "TLS is not enabled";
+        std::shared_ptr<net::tls_context> fresh;
         try {
-            tls = net::tls_context::create_server(tls_settings());
+            fresh = net::tls_context::create_server(tls_settings());
         } catch (const std::exception& e) {
             log(log_level::error, "certificate reload failed, keeping the old one: %s", e.what());
             return e.what();
         }
-        log(log_level::info, "certificate reloaded sha256=%s", tls->fingerprint().c_str());
+        {
+            std::lock_guard lock(tls_mutex);
+            tls = fresh;
+        }
+        for (auto& w : workers) w->post(cmd_reload_tls);
+        log(log_level::info, "certificate reloaded sha256=%s", fresh->fingerprint().c_str());
         return {};
     }
 
-    void begin_shutdown() {
-        if (shutting_down) return;
-        shutting_down = true;
-        if (listening) {
-            uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
-            listening = false;
-        }
-        for (auto* c = connections; c != nullptr;) {
-            auto* next = c->next_;  // shutdown may unlink c
-            c->shutdown_for_server();
-            c = next;
-        }
-        if (connections == nullptr) {
-            finish_shutdown();
-            return;
-        }
-        // Connections enforce close_timeout themselves; this is a backstop.
-        const auto t = server_detail::to_ms(opts.close_timeout) + 1000;
-        uv_timer_start(
-            &shutdown_timer,
-            [](uv_timer_t* timer) { static_cast<impl*>(timer->data)->finish_shutdown(); }, t, 0);
+    void shutdown_all() {
+        for (auto& w : workers) w->post(cmd_shutdown);
     }
 
-    void finish_shutdown() {
-        uv_timer_stop(&shutdown_timer);
-        uv_prepare_stop(&flusher);
-        if (signals_installed) {
-            uv_signal_stop(&sigint);
-            uv_signal_stop(&sigterm);
-            uv_signal_stop(&sighup);
+    static void on_signal(uv_signal_t* s, int signum) {
+        auto* self = static_cast<server_state*>(s->data);
+        if (++self->signals_seen > 1) {
+            log(log_level::warn, "second signal %d: exiting now", signum);
+            std::fflush(nullptr);
+            std::_Exit(128 + signum);
         }
-        uv_stop(loop);
+        log(log_level::info, "signal %d: shutting down", signum);
+        self->shutdown_all();
     }
+
+    void listen();
 };
+
+server_worker::server_worker(server_state& o) : server_core(o), owner(o) {
+    if (uv_loop_init(&loop_storage) != 0) throw std::runtime_error("uv_loop_init failed");
+    loop = &loop_storage;
+    read_buffer.resize(256 * 1024);
+    if (o.tls) {
+        tls = o.tls;
+        plain_buffer.resize(read_buffer.size());
+    }
+    uv_prepare_init(loop, &flusher);
+    flusher.data = this;
+    uv_timer_init(loop, &shutdown_timer);
+    shutdown_timer.data = this;
+    uv_async_init(loop, &wakeup, [](uv_async_t* a) {
+        auto* w = static_cast<server_worker*>(a->data);
+        const int c = w->commands.exchange(0);
+        if (c & cmd_reload_tls) w->tls = w->owner.current_tls();
+        if (c & cmd_shutdown) w->begin_shutdown();
+    });
+    wakeup.data = this;
+    uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup));  // never what keeps the loop alive
+    on_drained = [](server_core& core) { static_cast<server_worker&>(core).finish_shutdown(); };
+}
+
+server_worker::~server_worker() {
+    // Close whatever is left and let libuv run the close callbacks before freeing.
+    uv_walk(
+        loop,
+        [](uv_handle_t* hd, void*) {
+            if (!uv_is_closing(hd)) uv_close(hd, nullptr);
+        },
+        nullptr);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+}
+
+void server_worker::begin_shutdown() {
+    if (shutting_down) return;
+    shutting_down = true;
+    if (listening) {
+        uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+        listening = false;
+    }
+    for (auto* c = connections; c != nullptr;) {
+        auto* next = c->next_;  // shutdown may unlink c
+        c->shutdown_for_server();
+        c = next;
+    }
+    if (connections == nullptr) {
+        finish_shutdown();
+        return;
+    }
+    // Connections enforce close_timeout themselves; this is a backstop.
+    const auto t = server_detail::to_ms(opts.close_timeout) + 1000;
+    uv_timer_start(
+        &shutdown_timer,
+        [](uv_timer_t* timer) { static_cast<server_worker*>(timer->data)->finish_shutdown(); }, t,
+        0);
+}
+
+void server_worker::finish_shutdown() {
+    uv_timer_stop(&shutdown_timer);
+    uv_prepare_stop(&flusher);
+    if (this == owner.workers.front().get() && owner.signals_installed) {
+        uv_signal_stop(&owner.sigint);
+        uv_signal_stop(&owner.sigterm);
+        uv_signal_stop(&owner.sighup);
+    }
+    uv_stop(loop);
+}
+
+namespace {
+
+// Flushes output produced outside read callbacks, once per loop iteration.
+void on_prepare(uv_prepare_t* p) {
+    auto* w = static_cast<server_worker*>(p->data);
+    // Swap first: flushing can make other connections dirty (a handler sending to them);
+    // those wait for the next round.
+    std::vector<connection_impl*> batch;
+    batch.swap(w->dirty);
+    for (auto* c : batch) {
+        c->dirty_ = false;
+        c->flush();
+    }
+}
+
+void on_connection(uv_stream_t* l, int status) {
+    auto* w = static_cast<server_worker*>(l->data);
+    if (status < 0) {
+        // EMFILE and friends: libuv has already accepted and closed the pending connection
+        // with its reserve descriptor, so this does not spin. Log at most once a second.
+        const auto now = uv_now(w->loop);
+        if (now - w->last_accept_warning >= 1000) {
+            w->last_accept_warning = now;
+            log(log_level::warn, "accept: %s", uv_strerror(status));
+        }
+        return;
+    }
+    const auto open = w->shared.open_connections.fetch_add(1, std::memory_order_relaxed);
+    const auto limit = w->opts.max_connections;
+    connection_impl::accept_from(*w, l, limit != 0 && open >= static_cast<std::int64_t>(limit));
+}
+
+}  // namespace
+
+struct server::impl : server_state {
+    using server_state::server_state;
+};
+
+void server_state::listen() {
+    sockaddr_storage addr{};
+    const std::string& host = opts.host;
+    int r = host.find(':') != std::string::npos
+                ? uv_ip6_addr(host.c_str(), opts.port, reinterpret_cast<sockaddr_in6*>(&addr))
+                : uv_ip4_addr(host.c_str(), opts.port, reinterpret_cast<sockaddr_in*>(&addr));
+    if (r != 0)
+        throw std::runtime_error("invalid --host address '" + host + "': " + uv_strerror(r));
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+        server_worker& w = *workers[i];
+        uv_tcp_init(w.loop, &w.listener);
+        w.listener.data = &w;
+        std::string error;
+        if (workers.size() == 1) {
+            r = uv_tcp_bind(&w.listener, reinterpret_cast<const sockaddr*>(&addr), 0);
+            if (r != 0) error = uv_strerror(r);
+        } else {
+            // Port 0: the first socket picks the port, the others join it.
+            const int fd = reuseport_socket(reinterpret_cast<const sockaddr*>(&addr), error);
+            if (fd >= 0) {
+                r = uv_tcp_open(&w.listener, fd);
+                if (r != 0) error = uv_strerror(r);
+            }
+        }
+        if (error.empty()) {
+            r = uv_listen(reinterpret_cast<uv_stream_t*>(&w.listener), 4096, on_connection);
+            if (r != 0) error = uv_strerror(r);
+        }
+        if (!error.empty()) {
+            throw std::runtime_error(
+                "cannot listen on " + host + ":" +
+                std::to_string(ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)) + ": " +
+                error);
+        }
+        w.listening = true;
+        if (i == 0) {
+            sockaddr_storage bound{};
+            int len = sizeof bound;
+            uv_tcp_getsockname(&w.listener, reinterpret_cast<sockaddr*>(&bound), &len);
+            bound_port = ntohs(bound.ss_family == AF_INET6
+                                   ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                   : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+            // Both families keep the port at the same offset.
+            reinterpret_cast<sockaddr_in*>(&addr)->sin_port = htons(bound_port);
+        }
+        uv_prepare_start(&w.flusher, on_prepare);
+    }
+}
 
 server::server(server_options options, handlers h)
     : impl_(std::make_unique<impl>(std::move(options), std::move(h))) {}
@@ -171,33 +341,9 @@ server::server(server_options options, handlers h)
 server::~server() = default;
 
 void server::listen() {
-    impl& s = *impl_;
     // A peer that vanished must cost an EPIPE on write, not the process.
     std::signal(SIGPIPE, SIG_IGN);
-    sockaddr_storage addr{};
-    const std::string& host = s.opts.host;
-    int r = host.find(':') != std::string::npos
-                ? uv_ip6_addr(host.c_str(), s.opts.port, reinterpret_cast<sockaddr_in6*>(&addr))
-                : uv_ip4_addr(host.c_str(), s.opts.port, reinterpret_cast<sockaddr_in*>(&addr));
-    if (r != 0)
-        throw std::runtime_error("invalid --host address '" + host + "': " + uv_strerror(r));
-    uv_tcp_init(s.loop, &s.listener);
-    s.listener.data = &s;
-    r = uv_tcp_bind(&s.listener, reinterpret_cast<const sockaddr*>(&addr), 0);
-    if (r == 0)
-        r = uv_listen(reinterpret_cast<uv_stream_t*>(&s.listener), 1024, impl::on_connection);
-    if (r != 0) {
-        throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(s.opts.port) +
-                                 ": " + uv_strerror(r));
-    }
-    s.listening = true;
-    sockaddr_storage bound{};
-    int len = sizeof bound;
-    uv_tcp_getsockname(&s.listener, reinterpret_cast<sockaddr*>(&bound), &len);
-    s.bound_port =
-        ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
-                                          : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-    uv_prepare_start(&s.flusher, impl::on_prepare);
+    impl_->listen();
 }
 
 std::uint16_t server::port() const {
@@ -207,16 +353,17 @@ std::uint16_t server::port() const {
 void server::handle_signals() {
     impl& s = *impl_;
     if (s.signals_installed) return;
-    uv_signal_init(s.loop, &s.sigint);
-    uv_signal_init(s.loop, &s.sigterm);
-    s.sigint.data = s.sigterm.data = &s;
-    uv_signal_start(&s.sigint, impl::on_signal, SIGINT);
-    uv_signal_start(&s.sigterm, impl::on_signal, SIGTERM);
-    uv_signal_init(s.loop, &s.sighup);
-    s.sighup.data = &s;
+    uv_loop_t* loop = s.workers.front()->loop;
+    uv_signal_init(loop, &s.sigint);
+    uv_signal_init(loop, &s.sigterm);
+    uv_signal_init(loop, &s.sighup);
+    s.sigint.data = s.sigterm.data = s.sighup.data = &s;
+    uv_signal_start(&s.sigint, server_state::on_signal, SIGINT);
+    uv_signal_start(&s.sigterm, server_state::on_signal, SIGTERM);
     if (s.tls) {
         uv_signal_start(
-            &s.sighup, [](uv_signal_t* sig, int) { static_cast<impl*>(sig->data)->reload_tls(); },
+            &s.sighup,
+            [](uv_signal_t* sig, int) { static_cast<server_state*>(sig->data)->reload_tls(); },
             SIGHUP);
     }
     s.signals_installed = true;
@@ -231,12 +378,22 @@ std::string server::reload_tls() {
 }
 
 int server::run() {
-    uv_run(impl_->loop, UV_RUN_DEFAULT);
+    impl& s = *impl_;
+    for (std::size_t i = 1; i < s.workers.size(); ++i) {
+        server_worker* w = s.workers[i].get();
+        w->thread = std::thread([w] { uv_run(w->loop, UV_RUN_DEFAULT); });
+    }
+    uv_run(s.workers.front()->loop, UV_RUN_DEFAULT);
+    // The first loop ends on shutdown; the others end on theirs.
+    for (std::size_t i = 1; i < s.workers.size(); ++i) {
+        s.workers[i]->post(cmd_shutdown);
+        s.workers[i]->thread.join();
+    }
     return 0;
 }
 
 void server::shutdown() {
-    impl_->begin_shutdown();
+    impl_->shutdown_all();
 }
 
 }  // namespace sockeye

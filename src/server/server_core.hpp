@@ -4,6 +4,7 @@
 
 #include <sockeye/server.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -22,13 +23,37 @@ inline std::uint64_t to_ms(double seconds) {
     return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000.0 + 0.5);
 }
 
-struct server_core {
+// What every event loop of one server shares: configuration, handlers, counters.
+// Read-only while loops run, except the atomics.
+struct server_shared {
     server_options opts;
     handlers h;
     protocol::server_handshake_options handshake;
-    uv_loop_t* loop = nullptr;
+    http_routes routes;
     metrics stats;
-    std::unique_ptr<http_routes> routes;
+    // TCP connections open on all loops, against opts.max_connections.
+    std::atomic<std::int64_t> open_connections{0};
+};
+
+// One event loop's state: its connections and buffers. A connection lives on one loop.
+struct server_core {
+    server_core(server_shared& s)
+        : shared(s),
+          opts(s.opts),
+          h(s.h),
+          handshake(s.handshake),
+          stats(s.stats),
+          routes(&s.routes) {}
+    server_core(const server_core&) = delete;
+    server_core& operator=(const server_core&) = delete;
+
+    server_shared& shared;
+    const server_options& opts;
+    const handlers& h;
+    const protocol::server_handshake_options& handshake;
+    metrics& stats;
+    const http_routes* routes;
+    uv_loop_t* loop = nullptr;
 
     // One receive buffer for the whole loop: libuv reads into it and the bytes are parsed
     // (and unmasked in place) before the next read, so no connection owns one.

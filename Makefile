@@ -7,7 +7,7 @@ FUZZ_SECONDS   ?= 60
 PORT           ?= 8080
 CMAKE          ?= cmake
 
-.PHONY: all deps test-deps build run test test-sanitize fuzz bench clean format
+.PHONY: all deps test-deps build run test test-sanitize test-tsan fuzz bench clean format
 
 all: build
 
@@ -36,6 +36,15 @@ test-sanitize: test-deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j$(JOBS) -LE heavy
 
+# The multi-threaded server (--threads) under ThreadSanitizer: the tests that run it.
+TSAN_DIR ?= build-tsan
+test-tsan: test-deps
+	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKEYE_TSAN=ON -DSOCKEYE_BENCH=OFF
+	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS) --target sockeye
+	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  SOCKEYE_EXTRA_FLAGS="--threads 2" ctest --output-on-failure -LE heavy \
+	  -R 'integration\.(echo|tls|concurrency|shutdown|timeouts|protocol_errors|deflate|http)'
+
 # Each libFuzzer target for FUZZ_SECONDS, starting from the seed corpus in fuzz/corpus/.
 fuzz: deps
 	@SOCKEYE_WITH_FUZZ=1 scripts/install-deps
@@ -50,7 +59,7 @@ bench: build
 	$(BUILD_DIR)/sockeye_microbench
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR) $(TSAN_DIR)
 
 format:
 	find src include apps tests bench fuzz examples -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

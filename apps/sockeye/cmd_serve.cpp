@@ -60,6 +60,7 @@ command_runner add_serve_command(CLI::App& app) {
                       "Supported subprotocol, preferred first (repeatable)");
     serve->add_option("--threads", o.threads, "Event loops, one thread each (SO_REUSEPORT)")
         ->capture_default_str()
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
         ->check(CLI::Range(1u, 64u));
     serve
         ->add_option("--max-connections", o.max_connections,

@@ -86,7 +86,8 @@ class SockeyeServer:
         argv = [server_binary(), "serve", "--host", LOOPBACK, "--port", "0"]
         if self.root and "--root" not in self.flags:
             argv += ["--root", self.root]
-        return argv + self.flags
+        # SOCKEYE_EXTRA_FLAGS runs the whole suite in another mode (e.g. "--threads 2").
+        return argv + os.environ.get("SOCKEYE_EXTRA_FLAGS", "").split() + self.flags
 
     def start(self) -> "SockeyeServer":
         argv = self.argv()

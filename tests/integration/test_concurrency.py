@@ -4,6 +4,7 @@ mid-frame while others keep echoing."""
 import asyncio
 import base64
 import os
+import signal
 import socket
 import struct
 import time
@@ -174,6 +175,44 @@ class ResetStormTest(ServerTestCase):
         ws = self.raw_ws()
         ws.send_text("after the storm")
         self.assertEqual(ws.recv_message(), (OP_TEXT, b"after the storm"))
+
+
+class ThreadedServerTest(ServerTestCase):
+    """--threads 2: connections spread over two loops, all echo, the shared counters add
+    up, and SIGTERM (handled on the first loop) closes the clients of both with 1001."""
+
+    server_flags = ("--threads", "2")
+
+    def test_two_loops_echo_count_and_shut_down_together(self):
+        raise_nofile_limit(4096)
+        n = 300
+
+        async def run():
+            url = self.server.url("/")
+            clients = await asyncio.gather(*(websockets.connect(url, ping_interval=None)
+                                             for _ in range(n)))
+            metrics = await asyncio.to_thread(fetch_metrics, self.server.port)
+            self.assertGreaterEqual(open_connections(metrics), n)
+
+            async def echo(i, ws):
+                for k in range(5):
+                    text = f"{i}:{k}:" + "t" * (i % 97)
+                    await ws.send(text)
+                    self.assertEqual(await asyncio.wait_for(ws.recv(), 30), text)
+            await asyncio.gather(*(echo(i, ws) for i, ws in enumerate(clients)))
+            metrics = await asyncio.to_thread(fetch_metrics, self.server.port)
+            self.assertGreaterEqual(metric_sum(metrics, "sockeye_messages_received_total"), n * 5)
+            with open(f"/proc/{self.server.pid}/status") as f:
+                threads = int(next(x for x in f if x.startswith("Threads:")).split()[1])
+            self.assertGreaterEqual(threads, 2)
+            self.server.send_signal(signal.SIGTERM)
+            await asyncio.gather(*(asyncio.wait_for(ws.wait_closed(), 15) for ws in clients))
+            return {ws.close_code for ws in clients}
+
+        codes = asyncio.run(asyncio.wait_for(run(), 120))
+        self.assertEqual(codes, {1001})
+        self.assertEqual(self.server.wait(15), 0)
+        self.server.expected_exit = True
 
 
 if __name__ == "__main__":

@@ -347,6 +347,29 @@ describe('server-initiated closes', () => {
   });
 });
 
+describe('permessage-deflate with Chromium', () => {
+  test('the page shows the extension negotiated and echoes compressed messages', { timeout: 90_000 }, async () => {
+    const server = await startServer(['--permessage-deflate']);
+    const context = await launchBrowser();
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await connect(page);
+      assert.equal(await page.textContent(tid('extensions')), 'yes');
+      await sendText(page, 'compress me '.repeat(500));
+      await waitForRow(page, 0);
+      await generate(page, 150_000);
+      await waitForRow(page, 1, 60_000);
+      const rows = await page.$$eval(`${tid('messages')} tr`, (trs) => trs.map((tr) => tr.textContent));
+      assert.equal(rows.length, 2);
+      for (const row of rows) assert.match(row, /✓/, row);
+      await page.close();
+    } finally {
+      await context.close();
+      await stopServer(server);
+    }
+  });
+});
+
 describe('demo page over https/wss', () => {
   test('defaults to wss://, opens, echoes and closes', { timeout: 90_000 }, async (t) => {
     const probe = spawnSync(BIN, ['cert', '--help'], { encoding: 'utf8', timeout: 15_000 });

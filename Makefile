@@ -34,7 +34,7 @@ test-sanitize: test-deps
 	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j$(JOBS) -LE heavy
+	  ctest --output-on-failure -j$(JOBS) -LE 'heavy|soak'
 
 # The multi-threaded server (--threads) under ThreadSanitizer: the tests that run it.
 TSAN_DIR ?= build-tsan

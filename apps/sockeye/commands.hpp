@@ -13,5 +13,6 @@ command_runner add_serve_command(CLI::App& app);
 command_runner add_cert_command(CLI::App& app);
 command_runner add_connect_command(CLI::App& app);
 command_runner add_send_command(CLI::App& app);
+command_runner add_bench_command(CLI::App& app);
 
 }  // namespace sockeye::apps

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
         sockeye::apps::add_cert_command(app),
         sockeye::apps::add_connect_command(app),
         sockeye::apps::add_send_command(app),
+        sockeye::apps::add_bench_command(app),
     };
 
     CLI11_PARSE(app, argc, argv);

@@ -1,0 +1,783 @@
+// `sockeye bench MODE URL`: a load generator for WebSocket echo servers, built on the
+// client library so it measures our own client code as well as the server.
+//
+// Everything runs on one libuv loop in one thread: the connections are the library's
+// client_connection objects sharing that loop (the public sockeye::client owns one loop
+// per connection, which would not scale to thousands). Nothing is allocated per message:
+// the payload is one shared buffer (or, for stream, spans of a precomputed pattern table),
+// latencies go into a fixed log-linear histogram, and the library corks the reply written
+// inside a read into the write at the end of that read.
+//
+// Modes:
+//   pingpong  N connections, each with exactly one message of S bytes in flight
+//   stream    one message of S bytes (any size) sent in pieces with backpressure while the
+//             echo is read and hashed concurrently; SHA-256 compared
+//   connect   open + handshake + close, --count times, --connections at a time
+//   idle      --connections idle connections; the server's VmRSS per connection
+// With --server-pid the server's CPU time (utime/stime from /proc/PID/stat) is sampled at
+// the start and end of the measured window, so results can be read per message.
+#include <sockeye/client.hpp>
+
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "client/client.hpp"
+#include "commands.hpp"
+
+namespace sockeye::apps {
+
+namespace {
+
+using client_detail::client_connection;
+
+struct bench_options {
+    std::string mode;
+    std::string url;
+    std::size_t connections = 0;  // 0 = the mode's default
+    std::uint64_t size = 0;       // 0 = the mode's default
+    double duration = 10;
+    double warmup = 2;
+    std::uint64_t count = 1000;
+    std::uint64_t fragment = 64 * 1024;  // bare_echo takes frames up to 64 KiB only
+    std::string expect_sha256;
+    int server_pid = 0;
+    bool json = false;
+};
+
+double now_s() {
+    return static_cast<double>(uv_hrtime()) / 1e9;
+}
+
+// ------------------------------------------------------------------ measuring
+
+struct cpu_sample {
+    std::uint64_t utime = 0;  // clock ticks
+    std::uint64_t stime = 0;
+    bool ok = false;
+};
+
+cpu_sample read_proc_cpu(int pid) {
+    cpu_sample s;
+    if (pid <= 0) return s;
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(f, line)) return s;
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) return s;
+    std::istringstream in(line.substr(close + 2));
+    std::string field;
+    // Field 3 (state) is the first here; utime and stime are fields 14 and 15.
+    for (int i = 3; i <= 13; ++i) in >> field;
+    in >> s.utime >> s.stime;
+    s.ok = static_cast<bool>(in);
+    return s;
+}
+
+std::uint64_t read_proc_rss(int pid) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    }
+    return 0;
+}
+
+double self_cpu_s() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Server and load-generator CPU over one window.
+class cpu_window {
+  public:
+    explicit cpu_window(int pid) : pid_(pid) {}
+    void start() {
+        t0_ = now_s();
+        c0_ = read_proc_cpu(pid_);
+        self0_ = self_cpu_s();
+    }
+    void stop() {
+        t1_ = now_s();
+        c1_ = read_proc_cpu(pid_);
+        self1_ = self_cpu_s();
+    }
+    double seconds() const { return t1_ - t0_; }
+    bool have_server() const { return c0_.ok && c1_.ok; }
+    double server_user_s() const { return ticks(c1_.utime - c0_.utime); }
+    double server_sys_s() const { return ticks(c1_.stime - c0_.stime); }
+    double server_cpu_pct() const {
+        return seconds() > 0 ? 100.0 * (server_user_s() + server_sys_s()) / seconds() : 0;
+    }
+    double client_cpu_pct() const {
+        return seconds() > 0 ? 100.0 * (self1_ - self0_) / seconds() : 0;
+    }
+
+  private:
+    static double ticks(std::uint64_t t) {
+        return static_cast<double>(t) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+    int pid_;
+    double t0_ = 0, t1_ = 0, self0_ = 0, self1_ = 0;
+    cpu_sample c0_, c1_;
+};
+
+// Latencies in nanoseconds, log-linear: values below 128 exactly, above that 128 buckets
+// per power of two (< 0.8 % error), up to 2^34 ns (17 s). Fixed size: recording is a
+// bit_width and an increment.
+class histogram {
+  public:
+    void record(std::uint64_t ns) {
+        ++counts_[index(std::min<std::uint64_t>(ns, max_value))];
+        ++total_;
+    }
+    void reset() {
+        counts_.fill(0);
+        total_ = 0;
+    }
+    std::uint64_t total() const { return total_; }
+    // The value at quantile q (0..1), in microseconds (bucket midpoint).
+    double quantile_us(double q) const {
+        if (total_ == 0) return 0;
+        const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(total_ - 1)) + 1;
+        std::uint64_t seen = 0;
+        for (std::size_t i = 0; i < counts_.size(); ++i) {
+            seen += counts_[i];
+            if (seen >= rank) return static_cast<double>(midpoint(i)) / 1e3;
+        }
+        return static_cast<double>(max_value) / 1e3;
+    }
+
+  private:
+    static constexpr int sub_bits = 7;
+    static constexpr std::uint64_t sub = 1u << sub_bits;
+    static constexpr std::uint64_t max_value = (std::uint64_t{1} << 34) - 1;
+    static std::size_t index(std::uint64_t v) {
+        if (v < sub) return static_cast<std::size_t>(v);
+        const int k = static_cast<int>(std::bit_width(v)) - (sub_bits + 1);
+        return static_cast<std::size_t>(sub + static_cast<std::uint64_t>(k) * sub +
+                                        ((v >> k) - sub));
+    }
+    static std::uint64_t midpoint(std::size_t i) {
+        if (i < sub) return i;
+        const std::uint64_t k = (i - sub) / sub;
+        const std::uint64_t m = (i - sub) % sub + sub;
+        return (m << k) + ((std::uint64_t{1} << k) >> 1);
+    }
+    std::array<std::uint64_t, sub + 27 * sub + sub> counts_{};
+    std::uint64_t total_ = 0;
+};
+
+// ------------------------------------------------------------------ helpers
+
+class sha256 {
+  public:
+    sha256() : ctx_(EVP_MD_CTX_new()) {
+        if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+            throw std::runtime_error("SHA-256 init failed");
+        }
+    }
+    ~sha256() { EVP_MD_CTX_free(ctx_); }
+    sha256(const sha256&) = delete;
+    sha256& operator=(const sha256&) = delete;
+    void update(std::span<const std::uint8_t> d) { EVP_DigestUpdate(ctx_, d.data(), d.size()); }
+    std::string hex() {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int n = 0;
+        EVP_DigestFinal_ex(ctx_, md, &n);
+        std::string out;
+        char two[3];
+        for (unsigned int i = 0; i < n; ++i) {
+            std::snprintf(two, sizeof two, "%02x", md[i]);
+            out += two;
+        }
+        return out;
+    }
+
+  private:
+    EVP_MD_CTX* ctx_;
+};
+
+// The stream payload: a pseudo-random table stored twice in a row, so the piece at any
+// offset (up to `period` bytes) is one contiguous span of it, handed to the library
+// without a copy.
+class pattern {
+  public:
+    static constexpr std::size_t period = (1 << 20) + 7;
+    pattern() : table_(2 * period) {
+        std::uint64_t x = 0x243f6a8885a308d3ull;
+        for (std::size_t i = 0; i < period; ++i) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;  // xorshift64: deterministic and cheap
+            table_[i] = static_cast<std::uint8_t>(x >> 56);
+        }
+        std::copy_n(table_.begin(), period, table_.begin() + period);
+    }
+    std::span<const std::uint8_t> at(std::uint64_t offset, std::size_t n) const {
+        return {table_.data() + offset % period, std::min(n, period)};
+    }
+
+  private:
+    std::vector<std::uint8_t> table_;
+};
+
+// Frees finished connections. A client_connection must outlive the close callbacks of its
+// libuv handles, which run at the end of the loop iteration in which on_close/on_error
+// fired (or of the next one): objects are deleted two timer runs after they were buried.
+// A zero timer rather than a check handle: an active check handle keeps the loop alive but
+// does not stop it from blocking in poll, so it would never run once the last socket went.
+class reaper {
+  public:
+    explicit reaper(uv_loop_t* loop) {
+        uv_timer_init(loop, &timer_);
+        timer_.data = this;
+    }
+    void bury(std::unique_ptr<client_connection> c) {
+        young_.push_back(std::move(c));
+        if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_))) {
+            uv_timer_start(&timer_, on_timer, 0, 0);
+        }
+    }
+    void close() { uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr); }
+
+  private:
+    static void on_timer(uv_timer_t* h) {
+        auto* self = static_cast<reaper*>(h->data);
+        self->old_.clear();
+        std::swap(self->old_, self->young_);
+        if (!self->old_.empty()) uv_timer_start(h, on_timer, 0, 0);
+    }
+    uv_timer_t timer_{};
+    std::vector<std::unique_ptr<client_connection>> young_;
+    std::vector<std::unique_ptr<client_connection>> old_;
+};
+
+class timer {
+  public:
+    explicit timer(uv_loop_t* loop) {
+        uv_timer_init(loop, &t_);
+        t_.data = this;
+    }
+    template <class F>
+    void once(double seconds, F f) {
+        fn_ = std::move(f);
+        uv_timer_start(
+            &t_, [](uv_timer_t* h) { static_cast<timer*>(h->data)->fn_(); },
+            static_cast<std::uint64_t>(std::max(0.0, seconds) * 1000.0 + 0.5), 0);
+    }
+    void stop() { uv_timer_stop(&t_); }
+    void close() { uv_close(reinterpret_cast<uv_handle_t*>(&t_), nullptr); }
+
+  private:
+    uv_timer_t t_{};
+    std::function<void()> fn_;
+};
+
+// JSON output without a library: numbers and plain strings only.
+class json_line {
+  public:
+    json_line& num(const char* k, double v) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.10g", v);
+        return raw(k, buf);
+    }
+    json_line& str(const char* k, const std::string& v) { return raw(k, "\"" + v + "\""); }
+    json_line& boolean(const char* k, bool v) { return raw(k, v ? "true" : "false"); }
+    std::string text() const { return "{" + body_ + "}"; }
+
+  private:
+    json_line& raw(const char* k, const std::string& v) {
+        if (!body_.empty()) body_ += ", ";
+        body_ += "\"" + std::string(k) + "\": " + v;
+        return *this;
+    }
+    std::string body_;
+};
+
+// ------------------------------------------------------------------ the benchmark
+
+class bench {
+  public:
+    explicit bench(bench_options o) : o_(std::move(o)), window_(o_.server_pid) {
+        uv_loop_init(&loop_);
+        reaper_.emplace(&loop_);
+        phase_timer_.emplace(&loop_);
+    }
+    ~bench() { uv_loop_close(&loop_); }
+    bench(const bench&) = delete;
+    bench& operator=(const bench&) = delete;
+
+    int run() {
+        if (o_.mode == "pingpong") {
+            start_pingpong();
+        } else if (o_.mode == "stream") {
+            start_stream();
+        } else if (o_.mode == "connect") {
+            start_connect();
+        } else {
+            start_idle();
+        }
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        reaper_->close();
+        phase_timer_->close();
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        conns_.clear();
+        if (failed_ && exit_code_ == 0) exit_code_ = 1;
+        if (exit_code_ == 0) report();
+        return exit_code_;
+    }
+
+  private:
+    struct slot {
+        bench* b = nullptr;
+        std::unique_ptr<client_connection> conn;
+        std::uint64_t sent_at = 0;
+        std::uint64_t got = 0;
+        bool open = false;
+    };
+
+    client_options client_opts() const {
+        client_options co;
+        co.url = o_.url;
+        co.connect_timeout = 60;  // thousands of handshakes may queue behind each other
+        co.close_timeout = 10;
+        return co;
+    }
+
+    void error(const std::string& what) {
+        if (!failed_) std::fprintf(stderr, "sockeye bench: %s\n", what.c_str());
+        failed_ = true;
+    }
+
+    // Opens connection `i` of conns_ with the given handlers' extra behaviour.
+    void open_slot(slot& s) {
+        s.b = this;
+        handlers h;
+        h.on_open = [&s](connection&) {
+            s.open = true;
+            s.b->on_slot_open(s);
+        };
+        h.on_message_chunk = [&s](connection&, std::span<const std::uint8_t> d, bool fin) {
+            s.got += d.size();
+            if (s.b->echo_hash_) s.b->echo_hash_->update(d);
+            if (fin) s.b->on_slot_echo(s);
+        };
+        h.on_drain = [&s](connection&) {
+            if (s.b->o_.mode == "stream") s.b->pump(s);
+        };
+        h.on_close = [&s](connection&, std::uint16_t code, std::string_view reason) {
+            s.b->on_slot_close(s, code, reason);
+        };
+        s.conn = std::make_unique<client_connection>(
+            &loop_, client_opts(), std::move(h),
+            [&s](client_error, const std::string& message) { s.b->on_slot_error(s, message); });
+        s.conn->start();
+    }
+
+    // Opens conns_ with at most `max_pending` handshakes in flight (a burst of thousands of
+    // SYNs would overflow the server's accept backlog and measure retransmit timers).
+    void open_more() {
+        while (next_open_ < conns_.size() && pending_opens_ < max_pending) {
+            ++pending_opens_;
+            open_slot(*conns_[next_open_++]);
+        }
+    }
+
+    void on_slot_open(slot& s) {
+        --pending_opens_;
+        ++open_count_;
+        if (o_.mode == "connect") {
+            ++handshakes_;
+            s.conn->close(1000, {});
+            return;
+        }
+        if (o_.mode == "stream") return stream_begin(s);
+        open_more();
+        if (open_count_ == conns_.size()) all_open();
+    }
+
+    void on_slot_error(slot& s, const std::string& message) {
+        --pending_opens_;
+        error(message);
+        reaper_->bury(std::move(s.conn));
+        if (o_.mode == "connect") {
+            connect_next(s);
+        } else {
+            stop_all();
+        }
+    }
+
+    void on_slot_close(slot& s, std::uint16_t code, std::string_view reason) {
+        s.open = false;
+        --open_count_;
+        if (!closing_ && code != 1000) {
+            error("connection closed early with " + std::to_string(code) + " " +
+                  std::string(reason));
+        }
+        reaper_->bury(std::move(s.conn));
+        if (o_.mode == "connect" && !failed_) {
+            connect_next(s);
+        } else if (!closing_) {
+            stop_all();
+        }
+    }
+
+    void stop_all() {
+        if (closing_) return;
+        closing_ = true;
+        phase_timer_->stop();
+        for (auto& s : conns_) {
+            if (s->conn && s->open) {
+                s->conn->close(1000, {});
+            } else if (s->conn) {
+                s->conn->abort();
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- pingpong
+
+    void start_pingpong() {
+        if (o_.connections == 0) o_.connections = 1;
+        if (o_.size == 0) o_.size = 16;
+        payload_.resize(static_cast<std::size_t>(o_.size));
+        for (std::size_t i = 0; i < payload_.size(); ++i) {
+            payload_[i] = static_cast<std::uint8_t>(i * 131 + 7);
+        }
+        make_slots(o_.connections);
+        open_more();
+    }
+
+    void make_slots(std::size_t n) {
+        conns_.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) conns_.push_back(std::make_unique<slot>());
+    }
+
+    void all_open() {
+        if (o_.mode == "idle") return idle_all_open();
+        running_ = true;
+        for (auto& s : conns_) send_ping(*s);
+        phase_timer_->once(o_.warmup, [this] {
+            hist_.reset();
+            window_.start();
+            measuring_ = true;
+            phase_timer_->once(o_.duration, [this] {
+                window_.stop();
+                measuring_ = false;
+                running_ = false;
+                messages_ = hist_.total();
+                stop_all();
+            });
+        });
+    }
+
+    void send_ping(slot& s) {
+        s.got = 0;
+        s.sent_at = uv_hrtime();
+        s.conn->send(message_type::binary, payload_);
+    }
+
+    void on_slot_echo(slot& s) {
+        if (o_.mode == "stream") return stream_echo_done();
+        if (s.got != o_.size) {
+            error("echo of " + std::to_string(o_.size) + " bytes came back with " +
+                  std::to_string(s.got));
+            stop_all();
+            return;
+        }
+        if (measuring_) hist_.record(uv_hrtime() - s.sent_at);
+        if (running_) send_ping(s);
+    }
+
+    // -------------------------------------------------------------- stream
+
+    void start_stream() {
+        if (o_.size == 0) o_.size = 64 << 20;
+        pattern_ = std::make_unique<pattern>();
+        expected_ = o_.expect_sha256;
+        if (expected_.empty()) {
+            // Hashed before the window, not during it: the load generator's core would
+            // otherwise spend as long hashing what it sends as what it receives.
+            sha256 h;
+            for (std::uint64_t off = 0; off < o_.size;) {
+                const auto piece =
+                    pattern_->at(off, static_cast<std::size_t>(
+                                          std::min<std::uint64_t>(pattern::period, o_.size - off)));
+                h.update(piece);
+                off += piece.size();
+            }
+            expected_ = h.hex();
+        }
+        echo_hash_ = std::make_unique<sha256>();
+        make_slots(1);
+        ++pending_opens_;
+        open_slot(*conns_[0]);
+    }
+
+    void stream_begin(slot& s) {
+        window_.start();
+        s.conn->begin_message(message_type::binary);
+        pump(s);
+    }
+
+    void pump(slot& s) {
+        while (sent_ < o_.size && s.conn->buffered_amount() < high_water_) {
+            const auto n = static_cast<std::size_t>(std::min(o_.fragment, o_.size - sent_));
+            const auto piece = pattern_->at(sent_, n);
+            sent_ += piece.size();
+            if (!s.conn->write_message(piece, sent_ == o_.size)) return;
+        }
+    }
+
+    void stream_echo_done() {
+        window_.stop();
+        conns_echoed_ = conns_[0]->got;
+        echoed_done_ = true;
+        stop_all();
+    }
+
+    // -------------------------------------------------------------- connect
+
+    void start_connect() {
+        if (o_.connections == 0) o_.connections = 50;
+        make_slots(std::min<std::uint64_t>(o_.connections, o_.count));
+        window_.start();
+        for (auto& s : conns_) connect_next(*s);
+    }
+
+    void connect_next(slot& s) {
+        if (started_ >= o_.count) {
+            if (--connect_active_ == 0 || failed_) {
+                window_.stop();
+            }
+            return;
+        }
+        if (s.b == nullptr) ++connect_active_;
+        ++started_;
+        ++pending_opens_;
+        s.open = false;
+        open_slot(s);
+    }
+
+    // -------------------------------------------------------------- idle
+
+    void start_idle() {
+        if (o_.connections == 0) o_.connections = 10000;
+        if (o_.server_pid <= 0) {
+            error("idle mode needs --server-pid to read the server's memory");
+            exit_code_ = 2;
+            return;
+        }
+        rss_before_ = read_proc_rss(o_.server_pid);
+        make_slots(o_.connections);
+        window_.start();
+        open_more();
+    }
+
+    void idle_all_open() {
+        window_.stop();  // the window of idle mode is the opening of all connections
+        // Settle a moment so the server has finished whatever the last handshakes started.
+        phase_timer_->once(1.0, [this] {
+            rss_after_ = read_proc_rss(o_.server_pid);
+            phase_timer_->once(1.0, [this] { stop_all(); });
+        });
+    }
+
+    // -------------------------------------------------------------- report
+
+    void report() {
+        json_line j;
+        j.str("mode", o_.mode).str("url", o_.url);
+        char line[512];
+        const double secs = window_.seconds();
+        double ops = 0;
+        const char* unit = "op";
+        if (o_.mode == "pingpong") {
+            ops = static_cast<double>(messages_);
+            unit = "msg";
+            const double rate = secs > 0 ? ops / secs : 0;
+            j.num("connections", static_cast<double>(o_.connections))
+                .num("size", static_cast<double>(o_.size))
+                .num("messages", ops)
+                .num("seconds", secs)
+                .num("msgs_per_s", rate)
+                .num("p50_us", hist_.quantile_us(0.5))
+                .num("p99_us", hist_.quantile_us(0.99))
+                .num("p999_us", hist_.quantile_us(0.999));
+            std::snprintf(line, sizeof line,
+                          "pingpong %zu conn x %llu B: %.0f msgs/s over %.1f s, latency p50 %.1f "
+                          "us p99 %.1f us p99.9 %.1f us",
+                          o_.connections, static_cast<unsigned long long>(o_.size), rate, secs,
+                          hist_.quantile_us(0.5), hist_.quantile_us(0.99),
+                          hist_.quantile_us(0.999));
+        } else if (o_.mode == "stream") {
+            const std::string got = echo_hash_->hex();
+            const bool ok = echoed_done_ && got == expected_ && conns_echoed_ == o_.size;
+            ops = static_cast<double>(o_.size) / 1e6;
+            unit = "MB";
+            const double mbps = secs > 0 ? ops / secs : 0;
+            j.num("size", static_cast<double>(o_.size))
+                .num("seconds", secs)
+                .num("mb_per_s", mbps)
+                .boolean("sha256_ok", ok)
+                .str("sha256", expected_);
+            std::snprintf(line, sizeof line, "stream %llu B: %.0f MB/s (%.2f s), echo SHA-256 %s",
+                          static_cast<unsigned long long>(o_.size), mbps, secs,
+                          ok ? "matches" : "MISMATCH");
+            if (!ok) exit_code_ = 7;
+        } else if (o_.mode == "connect") {
+            ops = static_cast<double>(handshakes_);
+            unit = "handshake";
+            const double rate = secs > 0 ? ops / secs : 0;
+            j.num("connections", static_cast<double>(o_.connections))
+                .num("handshakes", ops)
+                .num("seconds", secs)
+                .num("handshakes_per_s", rate);
+            std::snprintf(line, sizeof line,
+                          "connect: %llu handshakes (+close) in %.2f s, %.0f/s with %zu at a time",
+                          static_cast<unsigned long long>(handshakes_), secs, rate, o_.connections);
+        } else {
+            const double per =
+                o_.connections
+                    ? (static_cast<double>(rss_after_) - static_cast<double>(rss_before_)) /
+                          static_cast<double>(o_.connections)
+                    : 0;
+            ops = static_cast<double>(o_.connections);
+            unit = "connection opened";
+            j.num("connections", ops)
+                .num("seconds", secs)
+                .num("rss_before", static_cast<double>(rss_before_))
+                .num("rss_after", static_cast<double>(rss_after_))
+                .num("bytes_per_conn", per);
+            std::snprintf(line, sizeof line,
+                          "idle: %zu connections opened in %.2f s; server RSS %.1f -> %.1f MiB, "
+                          "%.0f bytes per connection",
+                          o_.connections, secs, static_cast<double>(rss_before_) / 1048576.0,
+                          static_cast<double>(rss_after_) / 1048576.0, per);
+        }
+        std::string text = line;
+        j.num("client_cpu_pct", window_.client_cpu_pct());
+        if (window_.have_server()) {
+            const double u = ops > 0 ? window_.server_user_s() * 1e6 / ops : 0;
+            const double s = ops > 0 ? window_.server_sys_s() * 1e6 / ops : 0;
+            j.num("server_cpu_pct", window_.server_cpu_pct())
+                .num("server_user_us_per_op", u)
+                .num("server_sys_us_per_op", s)
+                .str("op", unit);
+            char extra[200];
+            std::snprintf(extra, sizeof extra,
+                          "; server CPU %.0f%% (user %.2f + sys %.2f us/%s), client CPU %.0f%%",
+                          window_.server_cpu_pct(), u, s, unit, window_.client_cpu_pct());
+            text += extra;
+        }
+        std::printf("%s\n", text.c_str());
+        if (o_.json) std::printf("%s\n", j.text().c_str());
+    }
+
+    static constexpr std::size_t max_pending = 200;
+    const std::size_t high_water_ = client_options{}.high_water_mark;
+
+    bench_options o_;
+    uv_loop_t loop_{};
+    std::optional<reaper> reaper_;
+    std::optional<timer> phase_timer_;
+    cpu_window window_;
+    histogram hist_;
+    std::vector<std::unique_ptr<slot>> conns_;
+    std::vector<std::uint8_t> payload_;
+    std::size_t next_open_ = 0;
+    std::size_t pending_opens_ = 0;
+    std::size_t open_count_ = 0;
+    bool running_ = false;
+    bool measuring_ = false;
+    bool closing_ = false;
+    bool failed_ = false;
+    int exit_code_ = 0;
+    std::uint64_t messages_ = 0;
+    // stream
+    std::unique_ptr<pattern> pattern_;
+    std::unique_ptr<sha256> echo_hash_;
+    std::string expected_;
+    std::uint64_t sent_ = 0;
+    std::uint64_t conns_echoed_ = 0;
+    bool echoed_done_ = false;
+    // connect
+    std::uint64_t started_ = 0;
+    std::uint64_t handshakes_ = 0;
+    std::size_t connect_active_ = 0;
+    // idle
+    std::uint64_t rss_before_ = 0;
+    std::uint64_t rss_after_ = 0;
+};
+
+}  // namespace
+
+command_runner add_bench_command(CLI::App& app) {
+    auto o = std::make_shared<bench_options>();
+    auto* cmd = app.add_subcommand(
+        "bench", "Load generator: pingpong, stream, connect or idle against an echo server");
+    cmd->add_option("mode", o->mode, "pingpong, stream, connect or idle")
+        ->required()
+        ->check(CLI::IsMember({"pingpong", "stream", "connect", "idle"}));
+    cmd->add_option("url", o->url, "ws:// URL of an echo server")->required();
+    cmd->add_option("--connections", o->connections,
+                    "Connections (pingpong: 1, connect: at a time, 50; idle: 10000)");
+    cmd->add_option("--size", o->size, "Message bytes (pingpong: 16; stream: 64 MiB)");
+    cmd->add_option("--duration", o->duration, "Measured seconds (pingpong)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--warmup", o->warmup, "Seconds before measuring (pingpong)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--count", o->count, "Handshakes (connect)")->capture_default_str();
+    cmd->add_option("--fragment", o->fragment, "Frame size of the stream message")
+        ->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{pattern::period}));
+    cmd->add_option("--expect-sha256", o->expect_sha256,
+                    "stream: the SHA-256 of the generated message, if known (skips hashing it)");
+    cmd->add_option("--server-pid", o->server_pid,
+                    "Server process: report its CPU time and (idle) memory from /proc");
+    cmd->add_flag("--json", o->json, "Also print one JSON object line");
+    return [o, cmd]() -> int {
+        if (!cmd->parsed()) return -1;
+        // An echo server that closes mid-write must not kill the generator.
+        std::signal(SIGPIPE, SIG_IGN);
+        // One descriptor per connection: take everything the hard limit allows.
+        rlimit rl{};
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        try {
+            bench b(*o);
+            return b.run();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "sockeye bench: %s\n", e.what());
+            return 1;
+        }
+    };
+}
+
+}  // namespace sockeye::apps

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "client/client.hpp"
+#include "client_cli.hpp"
 #include "commands.hpp"
 
 namespace sockeye::apps {
@@ -190,34 +191,6 @@ class histogram {
 };
 
 // ------------------------------------------------------------------ helpers
-
-class sha256 {
-  public:
-    sha256() : ctx_(EVP_MD_CTX_new()) {
-        if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
-            throw std::runtime_error("SHA-256 init failed");
-        }
-    }
-    ~sha256() { EVP_MD_CTX_free(ctx_); }
-    sha256(const sha256&) = delete;
-    sha256& operator=(const sha256&) = delete;
-    void update(std::span<const std::uint8_t> d) { EVP_DigestUpdate(ctx_, d.data(), d.size()); }
-    std::string hex() {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-        EVP_DigestFinal_ex(ctx_, md, &n);
-        std::string out;
-        char two[3];
-        for (unsigned int i = 0; i < n; ++i) {
-            std::snprintf(two, sizeof two, "%02x", md[i]);
-            out += two;
-        }
-        return out;
-    }
-
-  private:
-    EVP_MD_CTX* ctx_;
-};
 
 // The stream payload: a pseudo-random table stored twice in a row, so the piece at any
 // offset (up to `period` bytes) is one contiguous span of it, handed to the library

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "client_cli.hpp"
 #include "commands.hpp"
 
 namespace sockeye::apps {
@@ -32,24 +33,6 @@ constexpr const char* exit_codes_footer =
     "resolve or connect, 4 TLS failure, 5 handshake refused (HTTP status, bad accept), 6 "
     "timeout, 8 closed abnormally (any other close code, or 1006 without a close frame). "
     "The close code is printed on stderr.";
-
-int exit_code_for(client_error e) {
-    switch (e) {
-        case client_error::none:
-            return 0;
-        case client_error::invalid_url:
-            return 2;
-        case client_error::connect:
-            return 3;
-        case client_error::tls:
-            return 4;
-        case client_error::handshake:
-            return 5;
-        case client_error::timeout:
-            return 6;
-    }
-    return 1;
-}
 
 // Lines from stdin, read on their own thread (stdin may be a terminal, a pipe or a file,
 // and only the thread works for all three) and handed to the loop through a uv_async.

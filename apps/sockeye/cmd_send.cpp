@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "client_cli.hpp"
 #include "commands.hpp"
 
 namespace sockeye::apps {
@@ -30,52 +31,7 @@ constexpr const char* exit_codes_footer =
     "SHA-256), 8 closed abnormally (a close code other than 1000/1001, or 1006 without a "
     "close frame) before the transfer finished.";
 
-int exit_code_for(client_error e) {
-    switch (e) {
-        case client_error::none:
-            return 0;
-        case client_error::invalid_url:
-            return 2;
-        case client_error::connect:
-            return 3;
-        case client_error::tls:
-            return 4;
-        case client_error::handshake:
-            return 5;
-        case client_error::timeout:
-            return 6;
-    }
-    return 1;
-}
-
 // Incremental SHA-256 through OpenSSL's EVP interface.
-class sha256 {
-  public:
-    sha256() : ctx_(EVP_MD_CTX_new()) {
-        if (ctx_ == nullptr || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
-            throw std::runtime_error("SHA-256 init failed");
-        }
-    }
-    ~sha256() { EVP_MD_CTX_free(ctx_); }
-    sha256(const sha256&) = delete;
-    sha256& operator=(const sha256&) = delete;
-    void update(std::span<const std::uint8_t> d) { EVP_DigestUpdate(ctx_, d.data(), d.size()); }
-    std::string hex() {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int n = 0;
-        EVP_DigestFinal_ex(ctx_, md, &n);
-        static const char digits[] = "0123456789abcdef";
-        std::string out;
-        for (unsigned int i = 0; i < n; ++i) {
-            out += digits[md[i] >> 4];
-            out += digits[md[i] & 0xf];
-        }
-        return out;
-    }
-
-  private:
-    EVP_MD_CTX* ctx_;
-};
 
 // The bytes of --size: a fixed pseudo-random (binary) or alphanumeric (text, valid UTF-8)
 // pattern with a prime period, so any piece is two memcpy calls from a table.

@@ -13,10 +13,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
 
     const std::vector<sockeye::apps::command_runner> commands = {
-        sockeye::apps::add_serve_command(app),
-        sockeye::apps::add_cert_command(app),
-        sockeye::apps::add_connect_command(app),
-        sockeye::apps::add_send_command(app),
+        sockeye::apps::add_serve_command(app),   sockeye::apps::add_cert_command(app),
+        sockeye::apps::add_connect_command(app), sockeye::apps::add_send_command(app),
         sockeye::apps::add_bench_command(app),
     };
 

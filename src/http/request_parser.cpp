@@ -7,19 +7,6 @@ namespace sockeye::http {
 
 namespace {
 
-// Offsets are 32-bit; a head limit far below that keeps every offset in range.
-constexpr std::size_t max_head_limit = std::size_t{1} << 30;
-
-constexpr char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
-
 constexpr bool is_ows(char c) noexcept {
     return c == ' ' || c == '\t';
 }
@@ -95,67 +82,53 @@ struct request_parser::callbacks {
 
     static int on_url(llhttp_t* p, const char* at, std::size_t len) {
         auto& rp = self(p);
-        return rp.append(rp.target_, at, len) ? 0 : stop(rp, 500, "out of memory");
+        return rp.fields_.append(rp.target_, at, len) ? 0 : stop(rp, 500, "out of memory");
+    }
+
+    // Maps a head_fields status to what the request gets.
+    static int check(request_parser& rp, head_fields::status st) noexcept {
+        switch (st) {
+            case head_fields::status::ok:
+                return 0;
+            case head_fields::status::too_many_headers:
+                return stop(rp, 431, "too many header fields");
+            case head_fields::status::out_of_memory:
+                return stop(rp, 500, "out of memory");
+            case head_fields::status::malformed:
+                break;
+        }
+        return stop(rp, 400, "malformed header");
     }
 
     static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
         auto& rp = self(p);
-        if (rp.field_ != field_state::name) {
-            // Counted here, before storing, so a flood of tiny headers stops early.
-            if (rp.headers_.size() >= rp.limits_.max_headers) {
-                return stop(rp, 431, "too many header fields");
-            }
-            try {
-                rp.headers_.emplace_back();
-            } catch (const std::bad_alloc&) {
-                return stop(rp, 500, "out of memory");
-            }
-            rp.headers_.back().name.offset = static_cast<std::uint32_t>(rp.buf_.size());
-            rp.field_ = field_state::name;
-        }
-        return rp.append(rp.headers_.back().name, at, len) ? 0 : stop(rp, 500, "out of memory");
+        return check(rp, rp.fields_.name_piece(at, len, rp.limits_.max_headers));
     }
 
     static int on_header_field_complete(llhttp_t* p) {
         auto& rp = self(p);
-        if (rp.headers_.empty() || rp.field_ != field_state::name) {
-            stop(rp, 400, "malformed header");
-            return -1;
-        }
-        header_entry& h = rp.headers_.back();
+        if (check(rp, rp.fields_.name_complete()) != 0) return -1;
         // Loose llhttp keeps "Host :" as the name "Host "; RFC 9112 §5.1 wants a 400 for
         // whitespace before the colon (a classic smuggling vector). Empty names too.
-        if (!is_token(rp.view(h.name))) {
+        if (!is_token(rp.fields_.last_name())) {
             stop(rp, 400, "invalid header name");
             return -1;
         }
-        h.value.offset = static_cast<std::uint32_t>(rp.buf_.size());
-        rp.field_ = field_state::value;
         return 0;
     }
 
     static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
         auto& rp = self(p);
-        if (rp.headers_.empty() || rp.field_ != field_state::value) {
-            return stop(rp, 400, "malformed header");
-        }
-        return rp.append(rp.headers_.back().value, at, len) ? 0 : stop(rp, 500, "out of memory");
+        return check(rp, rp.fields_.value_piece(at, len));
     }
 
     static int on_header_value_complete(llhttp_t* p) {
         auto& rp = self(p);
-        if (rp.headers_.empty() || rp.field_ != field_state::value) {
-            stop(rp, 400, "malformed header");
-            return -1;
-        }
-        span& v = rp.headers_.back().value;
-        // llhttp drops leading whitespace but keeps trailing; neither is part of the value.
-        while (v.size > 0 && is_ows(rp.buf_[v.offset + v.size - 1])) --v.size;
-        if (!is_valid_field_value(rp.view(v))) {
+        if (check(rp, rp.fields_.value_complete()) != 0) return -1;
+        if (!is_valid_field_value(rp.fields_.last_value())) {
             stop(rp, 400, "invalid header value");
             return -1;
         }
-        rp.field_ = field_state::none;
         return 0;
     }
 
@@ -185,25 +158,12 @@ struct request_parser::callbacks {
 };
 
 request_parser::request_parser(request_limits limits) : limits_(limits) {
-    limits_.max_head_bytes = std::min(limits_.max_head_bytes, max_head_limit);
+    limits_.max_head_bytes = std::min(limits_.max_head_bytes, head_fields::max_bytes);
     // The lenient modes stay off: each of them re-opens a request-smuggling door.
     llhttp_init(&parser_, HTTP_REQUEST, &callbacks::settings());
     // Typical heads fit without regrowing; larger ones grow geometrically, once.
-    buf_.reserve(std::min<std::size_t>(limits_.max_head_bytes, 1024));
-    headers_.reserve(std::min<std::size_t>(limits_.max_headers, 16));
-}
-
-bool request_parser::append(span& s, const char* at, std::size_t len) noexcept {
-    // Each piece lands right after the previous piece of the same element, because llhttp
-    // reports one element at a time. An exception must not unwind through llhttp's C
-    // frames, hence the catch.
-    try {
-        buf_.append(at, len);
-    } catch (const std::bad_alloc&) {
-        return false;
-    }
-    s.size = static_cast<std::uint32_t>(buf_.size() - s.offset);
-    return true;
+    fields_.reserve(std::min<std::size_t>(limits_.max_head_bytes, 1024),
+                    std::min<std::size_t>(limits_.max_headers, 16));
 }
 
 request_parse_result request_parser::fail(int status, std::string_view reason) {
@@ -295,18 +255,18 @@ request_parse_result request_parser::finish_head(std::size_t consumed) {
     if (version_major_ != 1 || version_minor_ > 1) {
         return fail(505, "HTTP version not supported");
     }
-    if (!is_valid_target(view(target_))) return fail(400, "invalid request target");
+    if (!is_valid_target(target())) return fail(400, "invalid request target");
 
     int hosts = 0;
     coding_summary codings;
     bool has_transfer_encoding = false;
-    for (const header_entry& h : headers_) {
-        const std::string_view name = view(h.name);
-        if (iequals(name, "host")) {
+    for (std::size_t i = 0; i < fields_.count(); ++i) {
+        const protocol::http_header h = fields_.header(i);
+        if (iequals(h.name, "host")) {
             ++hosts;
-        } else if (iequals(name, "transfer-encoding")) {
+        } else if (iequals(h.name, "transfer-encoding")) {
             has_transfer_encoding = true;
-            summarize_codings(view(h.value), codings);
+            summarize_codings(h.value, codings);
         }
     }
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1, never more than one.
@@ -339,10 +299,8 @@ request_parse_result request_parser::finish_head(std::size_t consumed) {
 }
 
 void request_parser::clear_head() noexcept {
-    buf_.clear();
-    headers_.clear();
+    fields_.clear();
     target_ = {};
-    field_ = field_state::none;
     prev_cr_ = false;
     line_start_ = false;
     head_bytes_ = 0;
@@ -373,16 +331,12 @@ void request_parser::reset() {
 }
 
 std::optional<std::string_view> request_parser::find_header(std::string_view name) const noexcept {
-    for (const header_entry& h : headers_) {
-        if (iequals(view(h.name), name)) return view(h.value);
-    }
-    return std::nullopt;
+    return fields_.find(name);
 }
 
 protocol::request_head request_parser::as_request_head(
     std::vector<protocol::http_header>& scratch) const {
-    scratch.clear();
-    for (std::size_t i = 0; i < headers_.size(); ++i) scratch.push_back(header(i));
+    fields_.views(scratch);
     protocol::request_head head;
     head.method = method_;
     head.target = target();

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/head_fields.hpp"
 #include "protocol/handshake.hpp"
 
 namespace sockeye::http {
@@ -73,8 +74,8 @@ class request_parser {
 
     // ---- the parsed head: valid once feed() reported head_complete, until reset() ----
 
-    std::string_view method() const noexcept { return method_; }        // e.g. "GET"
-    std::string_view target() const noexcept { return view(target_); }  // raw, undecoded
+    std::string_view method() const noexcept { return method_; }                // e.g. "GET"
+    std::string_view target() const noexcept { return fields_.view(target_); }  // raw, undecoded
     int version_major() const noexcept { return version_major_; }
     int version_minor() const noexcept { return version_minor_; }
     // Per RFC 9112 §9.3: HTTP/1.1 unless "Connection: close", HTTP/1.0 only with
@@ -88,10 +89,8 @@ class request_parser {
     bool upgrade() const noexcept { return upgrade_; }
 
     // Headers in arrival order, names as received, values without surrounding whitespace.
-    std::size_t header_count() const noexcept { return headers_.size(); }
-    protocol::http_header header(std::size_t i) const noexcept {
-        return {view(headers_[i].name), view(headers_[i].value)};
-    }
+    std::size_t header_count() const noexcept { return fields_.count(); }
+    protocol::http_header header(std::size_t i) const noexcept { return fields_.header(i); }
     // The first header with this name (case-insensitive), if any.
     std::optional<std::string_view> find_header(std::string_view name) const noexcept;
 
@@ -104,23 +103,6 @@ class request_parser {
     struct callbacks;  // the llhttp callbacks, defined in the .cpp
 
     enum class state : std::uint8_t { head, skipping_body, complete, failed };
-    // Where the header being assembled stands; llhttp may split names and values over
-    // several callbacks when input arrives in pieces.
-    enum class field_state : std::uint8_t { none, name, value };
-
-    // Offsets into buf_ rather than pointers: buf_ may reallocate while it grows.
-    struct span {
-        std::uint32_t offset = 0;
-        std::uint32_t size = 0;
-    };
-    struct header_entry {
-        span name;
-        span value;
-    };
-
-    std::string_view view(span s) const noexcept { return {buf_.data() + s.offset, s.size}; }
-    // Appends a piece of the element `s`; false when out of memory.
-    bool append(span& s, const char* at, std::size_t len) noexcept;
     request_parse_result fail(int status, std::string_view reason);
     request_parse_result fail_from_llhttp(llhttp_errno_t err);
     // Finds the bare LF and obs-fold that llhttp (built in its loose mode) lets through;
@@ -133,7 +115,6 @@ class request_parser {
     request_limits limits_;
     llhttp_t parser_{};
     state state_ = state::head;
-    field_state field_ = field_state::none;
     bool prev_cr_ = false;        // line-ending scanner: last head byte was CR
     bool line_start_ = false;     // ... and the one before ended a line (CRLF)
     std::size_t head_bytes_ = 0;  // head bytes given to llhttp so far
@@ -142,9 +123,8 @@ class request_parser {
     std::string_view cb_reason_;
     request_parse_result error_;  // the sticky result once failed
 
-    std::string buf_;  // target, then every header name and value, back to back
-    span target_;
-    std::vector<header_entry> headers_;
+    head_fields fields_;  // the target, then every header name and value
+    head_fields::span target_;
 
     std::string_view method_;
     int version_major_ = 0;

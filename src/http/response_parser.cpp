@@ -5,26 +5,7 @@
 
 namespace sockeye::http {
 
-namespace {
-
-// Offsets are 32-bit; a head limit far below that keeps every offset in range.
-constexpr std::size_t max_head_limit = std::size_t{1} << 30;
-
-constexpr char ascii_lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
-
-constexpr bool is_ows(char c) noexcept {
-    return c == ' ' || c == '\t';
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // llhttp calls plain C functions; these forward to the parser stored in `data`.
 struct response_parser::callbacks {
@@ -39,58 +20,41 @@ struct response_parser::callbacks {
 
     static int on_status(llhttp_t* p, const char* at, std::size_t len) {
         auto& rp = self(p);
-        return rp.append(rp.reason_, at, len) ? 0 : stop(rp, "out of memory");
+        return rp.fields_.append(rp.reason_, at, len) ? 0 : stop(rp, "out of memory");
+    }
+
+    static int check(response_parser& rp, head_fields::status st) noexcept {
+        switch (st) {
+            case head_fields::status::ok:
+                return 0;
+            case head_fields::status::too_many_headers:
+                return stop(rp, "too many header fields in the response");
+            case head_fields::status::out_of_memory:
+                return stop(rp, "out of memory");
+            case head_fields::status::malformed:
+                break;
+        }
+        return stop(rp, "malformed header in the response");
     }
 
     static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
         auto& rp = self(p);
-        if (rp.field_ != field_state::name) {
-            // Counted before storing, so a flood of tiny headers stops early.
-            if (rp.headers_.size() >= rp.limits_.max_headers) {
-                return stop(rp, "too many header fields in the response");
-            }
-            try {
-                rp.headers_.emplace_back();
-            } catch (const std::bad_alloc&) {
-                return stop(rp, "out of memory");
-            }
-            rp.headers_.back().name.offset = static_cast<std::uint32_t>(rp.buf_.size());
-            rp.field_ = field_state::name;
-        }
-        return rp.append(rp.headers_.back().name, at, len) ? 0 : stop(rp, "out of memory");
+        return check(rp, rp.fields_.name_piece(at, len, rp.limits_.max_headers));
     }
 
     static int on_header_field_complete(llhttp_t* p) {
         auto& rp = self(p);
-        if (rp.headers_.empty() || rp.field_ != field_state::name) {
-            stop(rp, "malformed header in the response");
-            return -1;
-        }
-        rp.headers_.back().value.offset = static_cast<std::uint32_t>(rp.buf_.size());
-        rp.field_ = field_state::value;
-        return 0;
+        return check(rp, rp.fields_.name_complete()) == 0 ? 0 : -1;
     }
 
     static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
         auto& rp = self(p);
-        if (rp.headers_.empty() || rp.field_ != field_state::value) {
-            return stop(rp, "malformed header in the response");
-        }
-        return rp.append(rp.headers_.back().value, at, len) ? 0 : stop(rp, "out of memory");
+        return check(rp, rp.fields_.value_piece(at, len));
     }
 
     static int on_header_value_complete(llhttp_t* p) {
         auto& rp = self(p);
-        if (rp.headers_.empty()) {
-            stop(rp, "malformed header in the response");
-            return -1;
-        }
-        // An empty value produces no on_header_value call; its offset is already right.
-        span& v = rp.headers_.back().value;
-        // llhttp drops leading whitespace but keeps trailing; neither is part of the value.
-        while (v.size > 0 && is_ows(rp.buf_[v.offset + v.size - 1])) --v.size;
-        rp.field_ = field_state::none;
-        return 0;
+        return check(rp, rp.fields_.value_complete()) == 0 ? 0 : -1;
     }
 
     // Pausing here is what makes feed() stop exactly at the end of the head.
@@ -113,22 +77,10 @@ struct response_parser::callbacks {
 };
 
 response_parser::response_parser(response_limits limits) : limits_(limits) {
-    limits_.max_head_bytes = std::min(limits_.max_head_bytes, max_head_limit);
+    limits_.max_head_bytes = std::min(limits_.max_head_bytes, head_fields::max_bytes);
     llhttp_init(&parser_, HTTP_RESPONSE, &callbacks::settings());
-    buf_.reserve(std::min<std::size_t>(limits_.max_head_bytes, 512));
-    headers_.reserve(std::min<std::size_t>(limits_.max_headers, 8));
-}
-
-bool response_parser::append(span& s, const char* at, std::size_t len) noexcept {
-    // llhttp reports one element at a time, so each piece lands right after the previous
-    // piece of the same element. No exception may unwind through llhttp's C frames.
-    try {
-        buf_.append(at, len);
-    } catch (const std::bad_alloc&) {
-        return false;
-    }
-    s.size = static_cast<std::uint32_t>(buf_.size() - s.offset);
-    return true;
+    fields_.reserve(std::min<std::size_t>(limits_.max_head_bytes, 512),
+                    std::min<std::size_t>(limits_.max_headers, 8));
 }
 
 response_parse_result response_parser::fail(std::string_view reason) {
@@ -170,16 +122,12 @@ response_parse_result response_parser::feed(const char* data, std::size_t len) {
 }
 
 std::optional<std::string_view> response_parser::find_header(std::string_view name) const noexcept {
-    for (const header_entry& h : headers_) {
-        if (iequals(view(h.name), name)) return view(h.value);
-    }
-    return std::nullopt;
+    return fields_.find(name);
 }
 
 protocol::response_head response_parser::as_response_head(
     std::vector<protocol::http_header>& scratch) const {
-    scratch.clear();
-    for (std::size_t i = 0; i < headers_.size(); ++i) scratch.push_back(header(i));
+    fields_.views(scratch);
     protocol::response_head head;
     head.status = status_code_;
     head.headers = scratch;

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "http/head_fields.hpp"
 #include "http/request_parser.hpp"  // parse_status
 #include "protocol/handshake.hpp"
 
@@ -50,15 +51,13 @@ class response_parser {
     // ---- the parsed head: valid once feed() reported head_complete ----
 
     int status_code() const noexcept { return status_code_; }
-    std::string_view reason_phrase() const noexcept { return view(reason_); }
+    std::string_view reason_phrase() const noexcept { return fields_.view(reason_); }
     int version_major() const noexcept { return version_major_; }
     int version_minor() const noexcept { return version_minor_; }
 
     // Headers in arrival order, names as received, values without surrounding whitespace.
-    std::size_t header_count() const noexcept { return headers_.size(); }
-    protocol::http_header header(std::size_t i) const noexcept {
-        return {view(headers_[i].name), view(headers_[i].value)};
-    }
+    std::size_t header_count() const noexcept { return fields_.count(); }
+    protocol::http_header header(std::size_t i) const noexcept { return fields_.header(i); }
     // The first header with this name (case-insensitive), if any.
     std::optional<std::string_view> find_header(std::string_view name) const noexcept;
 
@@ -70,33 +69,17 @@ class response_parser {
     struct callbacks;  // the llhttp callbacks, defined in the .cpp
 
     enum class state : std::uint8_t { head, complete, failed };
-    enum class field_state : std::uint8_t { none, name, value };
-
-    // Offsets into buf_ rather than pointers: buf_ may reallocate while it grows.
-    struct span {
-        std::uint32_t offset = 0;
-        std::uint32_t size = 0;
-    };
-    struct header_entry {
-        span name;
-        span value;
-    };
-
-    std::string_view view(span s) const noexcept { return {buf_.data() + s.offset, s.size}; }
-    bool append(span& s, const char* at, std::size_t len) noexcept;
     response_parse_result fail(std::string_view reason);
 
     response_limits limits_;
     llhttp_t parser_{};
     state state_ = state::head;
-    field_state field_ = field_state::none;
     std::size_t head_bytes_ = 0;
     std::string_view cb_error_;  // set by a callback that stopped parsing
     response_parse_result error_;
 
-    std::string buf_;  // reason phrase, then every header name and value, back to back
-    span reason_;
-    std::vector<header_entry> headers_;
+    head_fields fields_;  // the reason phrase, then every header name and value
+    head_fields::span reason_;
 
     int status_code_ = 0;
     int version_major_ = 0;

@@ -47,12 +47,7 @@ std::string address_name(const sockaddr_storage& ss) {
     return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a->sin6_port));
 }
 
-message_type public_type(protocol::message_type t) {
-    return t == protocol::message_type::text ? message_type::text : message_type::binary;
-}
-protocol::message_type protocol_type(message_type t) {
-    return t == message_type::text ? protocol::message_type::text : protocol::message_type::binary;
-}
+using common::protocol_type;
 
 std::uint64_t to_ms(double seconds) {
     return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000.0 + 0.5);
@@ -512,28 +507,11 @@ void client_connection::resume() {
 // ---------------------------------------------------------------- session events
 
 void client_connection::on_message_begin(protocol::message_type type) {
-    in_type_ = public_type(type);
-    if (h_.on_message_begin) {
-        h_.on_message_begin(*this, in_type_);
-    } else {
-        in_buffer_.clear();
-    }
+    delivery_.begin(*this, h_, type);
 }
 
 void client_connection::on_message_data(std::span<const std::uint8_t> data, bool fin) {
-    if (h_.on_message_chunk) {
-        h_.on_message_chunk(*this, data, fin);
-        return;
-    }
-    if (!h_.on_message) return;
-    in_buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
-    if (fin) {
-        h_.on_message(
-            *this, in_type_,
-            {reinterpret_cast<const std::uint8_t*>(in_buffer_.data()), in_buffer_.size()});
-        in_buffer_.clear();
-        if (in_buffer_.capacity() > 64 * 1024) std::string().swap(in_buffer_);
-    }
+    delivery_.data(*this, h_, data, fin);
 }
 
 void client_connection::on_pong(std::span<const std::uint8_t> payload) {

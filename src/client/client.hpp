@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "client/url.hpp"
+#include "common/message_delivery.hpp"
 #include "http/response_parser.hpp"
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
@@ -137,8 +138,7 @@ class client_connection final : public sockeye::connection,
     std::string peer_;
 
     // Whole-message delivery when no streaming handlers are set.
-    message_type in_type_ = message_type::binary;
-    std::string in_buffer_;
+    common::message_delivery delivery_;
 };
 
 }  // namespace sockeye::client_detail

@@ -37,12 +37,7 @@ std::string peer_name(const uv_tcp_t* tcp) {
     return out;
 }
 
-message_type public_type(protocol::message_type t) {
-    return t == protocol::message_type::text ? message_type::text : message_type::binary;
-}
-protocol::message_type protocol_type(message_type t) {
-    return t == message_type::text ? protocol::message_type::text : protocol::message_type::binary;
-}
+using common::protocol_type;
 
 net::transport_buffers shared_buffers(server_core& core) {
     return {core.read_buffer.data(),  core.read_buffer.size(), core.plain_buffer.data(),
@@ -424,13 +419,8 @@ void connection_impl::after_session_event() {
 // ---------------------------------------------------------------- session events
 
 void connection_impl::on_message_begin(protocol::message_type type) {
-    in_type_ = public_type(type);
     in_size_ = 0;
-    if (core_.h.on_message_begin) {
-        core_.h.on_message_begin(*this, in_type_);
-    } else {
-        in_buffer_.clear();
-    }
+    delivery_.begin(*this, core_.h, type);
 }
 
 void connection_impl::on_message_data(std::span<const std::uint8_t> data, bool fin) {
@@ -440,19 +430,7 @@ void connection_impl::on_message_data(std::span<const std::uint8_t> data, bool f
         close(protocol::close_code::policy_violation, "empty messages are not accepted");
         return;
     }
-    if (core_.h.on_message_chunk) {
-        core_.h.on_message_chunk(*this, data, fin);
-        return;
-    }
-    if (!core_.h.on_message) return;
-    in_buffer_.append(reinterpret_cast<const char*>(data.data()), data.size());
-    if (fin) {
-        core_.h.on_message(
-            *this, in_type_,
-            {reinterpret_cast<const std::uint8_t*>(in_buffer_.data()), in_buffer_.size()});
-        in_buffer_.clear();
-        if (in_buffer_.capacity() > 64 * 1024) std::string().swap(in_buffer_);
-    }
+    delivery_.data(*this, core_.h, data, fin);
 }
 
 void connection_impl::on_pong(std::span<const std::uint8_t> payload) {

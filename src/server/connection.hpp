@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "common/message_delivery.hpp"
 #include "http/request_parser.hpp"
 #include "net/transport.hpp"
 #include "protocol/extensions.hpp"
@@ -120,9 +121,8 @@ class connection_impl final : public sockeye::connection,
     std::string held_input_;  // pipelined bytes that wait for the file to finish
 
     // Received message state for whole-message delivery and policies.
-    message_type in_type_ = message_type::binary;
-    std::uint64_t in_size_ = 0;
-    std::string in_buffer_;
+    std::uint64_t in_size_ = 0;  // for --reject-empty
+    common::message_delivery delivery_;
 
     // Deadlines in loop milliseconds; 0 = not set.
     std::uint64_t handshake_deadline_ = 0;

@@ -98,11 +98,17 @@ bool session::on_frame_header(const frame_header& h) {
 
 bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
     if (is_control(frame_op_)) {
-        // At most 125 bytes (checked by the parser), possibly split across reads.
-        if (!data.empty()) std::memcpy(control_buf_ + control_len_, data.data(), data.size());
+        // At most 125 bytes (checked by the parser). Whole in one read, the usual case, it is
+        // handled in place; split across reads, it is gathered in a buffer allocated the
+        // first time that happens (an idle connection should not carry 125 bytes for it).
+        if (control_len_ == 0 && frame_end) return handle_control(frame_op_, data);
+        if (!control_buf_) control_buf_ = std::make_unique<std::uint8_t[]>(max_control_payload);
+        if (!data.empty()) std::memcpy(control_buf_.get() + control_len_, data.data(), data.size());
         control_len_ = static_cast<std::uint8_t>(control_len_ + data.size());
         if (!frame_end) return true;
-        return handle_control(frame_op_, std::span<const std::uint8_t>(control_buf_, control_len_));
+        const std::span<const std::uint8_t> payload(control_buf_.get(), control_len_);
+        control_len_ = 0;
+        return handle_control(frame_op_, payload);
     }
 
     const bool message_end = frame_end && frame_fin_;

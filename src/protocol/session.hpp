@@ -155,8 +155,8 @@ class session final : private frame_sink, private deflate_sink {
     bool in_compressed_ = false;   // the open message has RSV1: its payload is DEFLATE data
     std::uint64_t in_frames_ = 0;  // frames of the open message so far
     std::unique_ptr<deflate_codec> deflate_;  // set when permessage-deflate is on
-    std::uint8_t control_len_ = 0;            // control payload gathered so far
-    std::uint8_t control_buf_[max_control_payload]{};
+    std::uint8_t control_len_ = 0;  // control payload gathered so far
+    std::unique_ptr<std::uint8_t[]> control_buf_;  // for control frames split across reads
 
     // Sending.
     bool out_open_ = false;      // a streamed message is open

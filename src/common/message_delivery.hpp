@@ -6,6 +6,7 @@
 #include <sockeye/server.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -27,8 +28,8 @@ class message_delivery {
         type_ = public_type(type);
         if (h.on_message_begin) {
             h.on_message_begin(c, type_);
-        } else {
-            buffer_.clear();
+        } else if (buffer_) {
+            buffer_->clear();
         }
     }
 
@@ -38,18 +39,25 @@ class message_delivery {
             return;
         }
         if (!h.on_message) return;
-        buffer_.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+        if (fin && (!buffer_ || buffer_->empty())) {
+            h.on_message(c, type_, piece);  // a message in one piece needs no copy
+            return;
+        }
+        if (!buffer_) buffer_ = std::make_unique<std::string>();
+        buffer_->append(reinterpret_cast<const char*>(piece.data()), piece.size());
         if (!fin) return;
         h.on_message(c, type_,
-                     {reinterpret_cast<const std::uint8_t*>(buffer_.data()), buffer_.size()});
-        buffer_.clear();
+                     {reinterpret_cast<const std::uint8_t*>(buffer_->data()), buffer_->size()});
+        buffer_->clear();
         // A one-off big message should not pin its buffer for the connection's lifetime.
-        if (buffer_.capacity() > 64 * 1024) std::string().swap(buffer_);
+        if (buffer_->capacity() > 64 * 1024) buffer_.reset();
     }
 
   private:
     message_type type_ = message_type::binary;
-    std::string buffer_;  // whole-message mode only
+    // Whole-message mode only, for messages that arrive in more than one piece; allocated
+    // the first time one does, so connections that never need it don't carry it.
+    std::unique_ptr<std::string> buffer_;
 };
 
 }  // namespace sockeye::common

@@ -113,6 +113,13 @@ void client_connection::start() {
     }
     read_buffer_.resize(io_buffer_size);
     if (url_.secure) plain_buffer_.resize(io_buffer_size);
+    io_.read = read_buffer_.data();
+    io_.read_size = read_buffer_.size();
+    io_.plain = plain_buffer_.data();
+    io_.plain_size = plain_buffer_.size();
+    // The transport never stops reading because of its own output (see client.hpp): with
+    // an echoing server that would deadlock. The client keeps its own water marks.
+    io_.high_water = io_.low_water = std::numeric_limits<std::size_t>::max();
     arm_timer(opts_.connect_timeout);
 
     if (url_.kind != host_kind::name) {
@@ -177,13 +184,7 @@ void client_connection::connect_next() {
     }
     const sockaddr_storage& addr = addrs_[next_addr_++];
     phase_ = phase::connecting;
-    // The transport never stops reading because of its own output (see client.hpp): with
-    // an echoing server that would deadlock. The client keeps its own water marks.
-    transport_.emplace(loop_, static_cast<net::transport_handler&>(*this),
-                       net::transport_buffers{read_buffer_.data(), read_buffer_.size(),
-                                              plain_buffer_.data(), plain_buffer_.size()},
-                       net::transport_limits{std::numeric_limits<std::size_t>::max(),
-                                             std::numeric_limits<std::size_t>::max()});
+    transport_.emplace(loop_, static_cast<net::transport_handler&>(*this), io_);
     const int r = uv_tcp_connect(&connect_req_, transport_->tcp(),
                                  reinterpret_cast<const sockaddr*>(&addr), on_connected);
     if (r != 0) {

@@ -126,6 +126,7 @@ class client_connection final : public sockeye::connection,
 
     std::vector<std::uint8_t> read_buffer_;
     std::vector<std::uint8_t> plain_buffer_;
+    net::transport_shared io_;  // the two buffers above, for transport_
     std::optional<net::transport> transport_;
     std::shared_ptr<net::tls_context> tls_ctx_;
     net::tls_engine* tls_ = nullptr;  // owned by transport_

@@ -5,39 +5,57 @@
 namespace sockeye::net {
 
 namespace {
-// A connection keeps at most this much empty buffer capacity: idle connections stay small.
-constexpr std::size_t keep_capacity = 64 * 1024;
-
-// Larger empty buffers go back to a small per-thread pool (one event loop per thread)
-// instead of the allocator, and the next large append takes one from it. A stream thus
-// cycles through the same few warm buffers: freeing and reallocating ~1 MiB per write
-// cost a page fault per 4 KiB of fresh memory, which capped streaming throughput.
+// Buffers of queues that have nothing to send go to a small per-thread pool (one event
+// loop per thread) instead of staying with their connection, and the next append of any
+// queue on the thread takes one from there. So an idle connection holds no output buffer
+// at all, while a busy loop cycles through the same few warm buffers: what would otherwise
+// be a malloc/free per message, or for large sends a page fault per 4 KiB of fresh memory
+// (which capped streaming throughput), becomes a pointer swap.
 constexpr std::size_t pool_buffers = 4;
 constexpr std::size_t pool_max_capacity = 8 << 20;  // don't hoard giant one-off sends
-thread_local std::vector<std::vector<std::uint8_t>> pool;
+// Fresh buffers start at least this big, so a pooled buffer fits the next small message.
+constexpr std::size_t min_capacity = 16 * 1024;
+
+struct buffer_pool {
+    std::vector<std::vector<std::uint8_t>> free;
+    buffer_pool() { free.reserve(pool_buffers); }
+};
+thread_local buffer_pool pool;
 
 void give_back(std::vector<std::uint8_t>& v) noexcept {
-    if (v.capacity() <= pool_max_capacity && pool.size() < pool_buffers) {
+    if (v.capacity() == 0) return;
+    auto& free = pool.free;
+    if (v.capacity() <= pool_max_capacity) {
         v.clear();
-        pool.push_back(std::move(v));
+        if (free.size() < pool_buffers) {
+            free.push_back(std::move(v));
+        } else {
+            // Full: keep the larger buffers, they serve every size.
+            auto smallest = std::min_element(free.begin(), free.end(), [](auto& a, auto& b) {
+                return a.capacity() < b.capacity();
+            });
+            if (smallest->capacity() < v.capacity()) smallest->swap(v);
+        }
     }
     std::vector<std::uint8_t>().swap(v);
 }
 
-// Makes room for `extra` more bytes in `v`, from the pool when the buffer must grow large.
+// Makes room for `extra` more bytes in `v`, from the pool when the buffer must grow.
 void reserve_more(std::vector<std::uint8_t>& v, std::size_t extra) {
     const std::size_t need = v.size() + extra;
-    if (need <= v.capacity() || need <= keep_capacity) return;
-    for (auto it = pool.begin(); it != pool.end(); ++it) {
+    if (need <= v.capacity()) return;
+    auto& free = pool.free;
+    for (auto it = free.begin(); it != free.end(); ++it) {
         if (it->capacity() >= need) {
             std::vector<std::uint8_t> warm = std::move(*it);
-            pool.erase(it);
+            free.erase(it);
             warm.assign(v.begin(), v.end());
             v.swap(warm);
+            give_back(warm);
             return;
         }
     }
-    v.reserve(std::max(need, v.capacity() * 2));
+    v.reserve(std::max({need, v.capacity() * 2, min_capacity}));
 }
 }  // namespace
 
@@ -84,9 +102,9 @@ void output_queue::finish_write() noexcept {
     written_ = 0;
 }
 
-void output_queue::trim() noexcept {
-    if (writing_.empty() && writing_.capacity() > keep_capacity) give_back(writing_);
-    if (pending_.empty() && pending_.capacity() > keep_capacity) give_back(pending_);
+void output_queue::release() noexcept {
+    if (!in_flight_ && writing_.empty()) give_back(writing_);
+    if (pending_.empty()) give_back(pending_);
 }
 
 }  // namespace sockeye::net

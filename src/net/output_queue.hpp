@@ -41,8 +41,11 @@ class output_queue {
     // The current write is complete.
     void finish_write() noexcept;
 
-    // Frees buffer capacity kept from a burst, so idle connections stay small.
-    void trim() noexcept;
+    // Hands empty buffers back to the thread's pool: a queue with nothing to send keeps
+    // no memory, so idle connections stay small.
+    void release() noexcept;
+    // Buffer memory held (for tests and accounting).
+    std::size_t capacity() const noexcept { return writing_.capacity() + pending_.capacity(); }
 
   private:
     std::vector<std::uint8_t> writing_;

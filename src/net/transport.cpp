@@ -2,11 +2,15 @@
 
 namespace sockeye::net {
 
-transport::transport(uv_loop_t* loop, transport_handler& handler, transport_buffers buffers,
-                     transport_limits limits)
-    : handler_(handler), buffers_(buffers), limits_(limits) {
+transport::transport(uv_loop_t* loop, transport_handler& handler, const transport_shared& shared)
+    : handler_(handler), shared_(&shared) {
     uv_tcp_init(loop, &tcp_);
     tcp_.data = this;
+}
+
+void transport::set_tls(std::unique_ptr<tls_engine> tls) {
+    tls_ = std::make_unique<tls_link>();
+    tls_->engine = std::move(tls);
 }
 
 // ---------------------------------------------------------------- reading
@@ -29,8 +33,8 @@ void transport::apply_reading() {
 
 void transport::on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
     auto* t = static_cast<transport*>(h->data);
-    *buf = uv_buf_init(reinterpret_cast<char*>(t->buffers_.read),
-                       static_cast<unsigned>(t->buffers_.read_size));
+    *buf = uv_buf_init(reinterpret_cast<char*>(t->shared_->read),
+                       static_cast<unsigned>(t->shared_->read_size));
 }
 
 void transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
@@ -43,7 +47,7 @@ void transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     }
     const auto n = static_cast<std::size_t>(nread);
     t->bytes_in_ += n;
-    if (t->buffers_.total_in) t->buffers_.total_in->fetch_add(n, std::memory_order_relaxed);
+    if (t->shared_->total_in) t->shared_->total_in->fetch_add(n, std::memory_order_relaxed);
     t->in_read_ = true;
     if (t->tls_) {
         t->receive_tls(reinterpret_cast<const std::uint8_t*>(buf->base), n);
@@ -57,38 +61,38 @@ void transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 // Decrypts what arrived and hands the plaintext on piece by piece (in the loop's shared
 // plaintext buffer, so TLS allocates nothing per read either).
 void transport::receive_tls(const std::uint8_t* data, std::size_t len) {
-    tls_->feed(data, len);
+    tls_->engine->feed(data, len);
     while (!closed_) {
-        const long n = tls_->read(buffers_.plain, buffers_.plain_size);
+        const long n = tls_->engine->read(shared_->plain, shared_->plain_size);
         if (n > 0) {
-            handler_.on_transport_data(buffers_.plain, static_cast<std::size_t>(n));
+            handler_.on_transport_data(shared_->plain, static_cast<std::size_t>(n));
             continue;
         }
-        if (n < 0) handler_.on_transport_end(tls_->peer_closed() ? nullptr : "TLS error");
+        if (n < 0) handler_.on_transport_end(tls_->engine->peer_closed() ? nullptr : "TLS error");
         return;
     }
 }
 
 // ---------------------------------------------------------------- writing
 
-// Turns pending plaintext into TLS records in cipher_. False after a fatal TLS error.
+// Turns pending plaintext into TLS records in the TLS link's queue. False after a fatal TLS error.
 bool transport::encrypt_output() {
-    if (tls_->handshake_done()) {
+    if (tls_->engine->handshake_done()) {
         while (output_.has_pending()) {
             const auto bytes = output_.start_write();
-            const bool ok = tls_->write(bytes.data(), bytes.size());
+            const bool ok = tls_->engine->write(bytes.data(), bytes.size());
             output_.finish_write();
             if (!ok) return false;
         }
         if (finishing_ && output_.empty() && !close_notify_sent_) {
             close_notify_sent_ = true;
-            tls_->close_notify();
+            tls_->engine->close_notify();
         }
     }
     // Handshake messages and records: move them to the socket queue.
-    while (const std::size_t n = tls_->pending()) {
-        std::uint8_t* at = cipher_.grow(n);
-        cipher_.unfill(n - tls_->take(at, n));
+    while (const std::size_t n = tls_->engine->pending()) {
+        std::uint8_t* at = tls_->cipher.grow(n);
+        tls_->cipher.unfill(n - tls_->engine->take(at, n));
     }
     return true;
 }
@@ -136,7 +140,7 @@ void transport::flush() {
     }
     check_backpressure();
     if (closed_) return;
-    const bool tls_done = !tls_ || close_notify_sent_ || !tls_->handshake_done();
+    const bool tls_done = !tls_ || close_notify_sent_ || !tls_->engine->handshake_done();
     if (finishing_ && buffered() == 0 && tls_done && !shutdown_sent_) {
         shutdown_sent_ = true;
         auto* req = new uv_shutdown_t;
@@ -147,8 +151,8 @@ void transport::flush() {
             return;
         }
     }
-    if (output_.empty()) output_.trim();
-    if (cipher_.empty()) cipher_.trim();
+    if (output_.empty()) output_.release();
+    if (tls_ && tls_->cipher.empty()) tls_->cipher.release();
 }
 
 void transport::on_write(uv_write_t* req, int status) {
@@ -172,7 +176,7 @@ void transport::on_shutdown(uv_shutdown_t* req, int) {
 
 void transport::check_backpressure() {
     const std::size_t queued = buffered();
-    if (queued > limits_.high_water) {
+    if (queued > shared_->high_water) {
         if (!above_high_) {
             above_high_ = true;
             handler_.on_transport_congested();
@@ -181,7 +185,7 @@ void transport::check_backpressure() {
             bp_paused_ = true;
             apply_reading();
         }
-    } else if (queued <= limits_.low_water) {
+    } else if (queued <= shared_->low_water) {
         if (bp_paused_) {
             bp_paused_ = false;
             apply_reading();

@@ -39,31 +39,29 @@ class transport_handler {
 };
 
 // What every transport of one loop shares: buffers (reads are handled completely before
-// the next read, so no connection needs its own) and the loop's byte counters.
-struct transport_buffers {
+// the next read, so no connection needs its own), the loop's byte counters and the
+// backpressure marks. Transports keep a pointer to it, so it must outlive them.
+struct transport_shared {
     std::uint8_t* read = nullptr;
     std::size_t read_size = 0;
     std::uint8_t* plain = nullptr;  // decrypted bytes (TLS only)
     std::size_t plain_size = 0;
     std::atomic<std::uint64_t>* total_in = nullptr;   // optional: bytes read, all connections
     std::atomic<std::uint64_t>* total_out = nullptr;  // optional: bytes written
-};
-
-struct transport_limits {
+    // Reading stops while unsent output is above high_water, resumes at low_water.
     std::size_t high_water = 1 << 20;
     std::size_t low_water = 256 << 10;
 };
 
 class transport {
   public:
-    transport(uv_loop_t* loop, transport_handler& handler, transport_buffers buffers,
-              transport_limits limits);
+    transport(uv_loop_t* loop, transport_handler& handler, const transport_shared& shared);
     transport(const transport&) = delete;
     transport& operator=(const transport&) = delete;
 
     uv_tcp_t* tcp() noexcept { return &tcp_; }
     uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
-    void set_tls(std::unique_ptr<tls_engine> tls) { tls_ = std::move(tls); }
+    void set_tls(std::unique_ptr<tls_engine> tls);
     bool tls() const noexcept { return tls_ != nullptr; }
 
     // Whether the owner wants input now; backpressure may still hold reading off.
@@ -71,7 +69,9 @@ class transport {
     // Plaintext to send; goes out at the next flush().
     output_queue& output() noexcept { return output_; }
     // Unsent bytes, plaintext and ciphertext.
-    std::size_t buffered() const noexcept { return output_.size() + cipher_.size(); }
+    std::size_t buffered() const noexcept {
+        return output_.size() + (tls_ ? tls_->cipher.size() : 0);
+    }
     // True inside the read callback: output waits for its end (one write per read).
     bool in_read() const noexcept { return in_read_; }
     // Writes what is pending. May call on_transport_end() on a write error.
@@ -95,22 +95,25 @@ class transport {
 
     void receive_tls(const std::uint8_t* data, std::size_t len);
     bool encrypt_output();
-    output_queue& wire() noexcept { return tls_ ? cipher_ : output_; }
+    output_queue& wire() noexcept { return tls_ ? tls_->cipher : output_; }
     void apply_reading();
     void check_backpressure();
     void fail(const char* why);
     void count_out(std::size_t n) noexcept {
         bytes_out_ += n;
-        if (buffers_.total_out) buffers_.total_out->fetch_add(n, std::memory_order_relaxed);
+        if (shared_->total_out) shared_->total_out->fetch_add(n, std::memory_order_relaxed);
     }
 
     uv_tcp_t tcp_{};
     transport_handler& handler_;
-    transport_buffers buffers_;
-    transport_limits limits_;
+    const transport_shared* shared_;
     output_queue output_;  // plaintext
-    output_queue cipher_;  // TLS records (TLS only)
-    std::unique_ptr<tls_engine> tls_;
+    // TLS only, allocated with it: a plain connection pays one pointer for TLS.
+    struct tls_link {
+        std::unique_ptr<tls_engine> engine;
+        output_queue cipher;  // TLS records to send
+    };
+    std::unique_ptr<tls_link> tls_;
     std::uint64_t bytes_in_ = 0;
     std::uint64_t bytes_out_ = 0;
     bool want_read_ = false;

@@ -39,26 +39,24 @@ std::string peer_name(const uv_tcp_t* tcp) {
 
 using common::protocol_type;
 
-net::transport_buffers shared_buffers(server_core& core) {
-    return {core.read_buffer.data(),  core.read_buffer.size(), core.plain_buffer.data(),
-            core.plain_buffer.size(), &core.stats.bytes_in,    &core.stats.bytes_out};
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- lifecycle
 
 connection_impl::connection_impl(server_core& core)
-    : core_(core),
-      transport_(core.loop, *this, shared_buffers(core),
-                 net::transport_limits{core.opts.high_water_mark, core.opts.low_water_mark}) {
-    uv_timer_init(core.loop, &timer_);
-    timer_.data = this;
-    open_handles_ = 2;  // the transport's TCP handle and the timer
+    : core_(core), transport_(core.loop, *this, core.transport_io) {}
+
+connection_impl::~connection_impl() = default;
+
+connection_impl::http_state::~http_state() {
+    if (file_fd >= 0) ::close(file_fd);
 }
 
-connection_impl::~connection_impl() {
-    if (file_fd_ >= 0) ::close(file_fd_);
+void connection_impl::stop_file() noexcept {
+    if (!sending_file()) return;
+    ::close(http_->file_fd);
+    http_->file_fd = -1;
+    http_->file_left = 0;
 }
 
 void connection_impl::accept_from(server_core& core, uv_stream_t* listener, bool over_limit) {
@@ -97,9 +95,8 @@ void connection_impl::start() {
     peer_ = peer_name(transport_.tcp());
     started_ = uv_now(core_.loop);
     core_.stats.http_connections_open++;
-    http_ = std::make_unique<http::request_parser>(
-        http::request_limits{core_.opts.max_header_bytes, 100});
-    if (const auto t = to_ms(core_.opts.handshake_timeout)) handshake_deadline_ = started_ + t;
+    http_ = std::make_unique<http_state>(http::request_limits{core_.opts.max_header_bytes, 100});
+    if (const auto t = to_ms(core_.opts.handshake_timeout)) http_->deadline = started_ + t;
     update_reading();
     arm_timer();
 }
@@ -128,22 +125,15 @@ void connection_impl::terminate(const char* why) {
             core_.h.on_close(*this, final_code_, final_reason_);
         }
     }
+    core_.deadlines.cancel(*this);
     transport_.close();
-    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&timer_))) {
-        uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_timer_closed);
-    }
 }
 
 void connection_impl::on_transport_closed() {
     handle_closed();
 }
 
-void connection_impl::on_timer_closed(uv_handle_t* h) {
-    static_cast<connection_impl*>(h->data)->handle_closed();
-}
-
 void connection_impl::handle_closed() {
-    if (--open_handles_ > 0) return;
     core_.remove(this);
     delete this;
 }
@@ -154,15 +144,12 @@ void connection_impl::handle_closed() {
 void connection_impl::begin_close() {
     if (phase_ == phase::closing || phase_ == phase::closed) return;
     phase_ = phase::closing;
-    if (file_fd_ >= 0) {
-        ::close(file_fd_);
-        file_fd_ = -1;
-        file_left_ = 0;
-    }
+    stop_file();
     const auto now = uv_now(core_.loop);
     const auto t = std::max<std::uint64_t>(to_ms(core_.opts.close_timeout), 1);
     if (close_deadline_ == 0 || close_deadline_ > now + t) close_deadline_ = now + t;
-    handshake_deadline_ = next_ping_ = pong_deadline_ = 0;
+    if (http_) http_->deadline = 0;
+    next_ping_ = pong_deadline_ = 0;
     arm_timer();
     transport_.finish();
 }
@@ -193,7 +180,7 @@ void connection_impl::on_transport_writable() {
     // The peer took bytes: slow is fine, only a peer that takes nothing for send_timeout is
     // dropped. (The timer, armed for the old deadline, re-arms itself for this one.)
     if (send_deadline_ != 0) send_deadline_ = uv_now(core_.loop) + to_ms(core_.opts.send_timeout);
-    if (file_fd_ >= 0) send_file_piece();
+    if (sending_file()) send_file_piece();
 }
 
 // Output passed the high-water mark: the peer is not keeping up. If it then takes nothing
@@ -220,7 +207,7 @@ void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
                 after_session_event();
             } else if (used < len && phase_ == phase::http) {
                 // The rest waits until the file being sent is done.
-                held_input_.append(reinterpret_cast<const char*>(data + used), len - used);
+                http_->held_input.append(reinterpret_cast<const char*>(data + used), len - used);
                 update_reading();
             }
             break;
@@ -238,8 +225,8 @@ void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
 
 std::size_t connection_impl::handle_http(std::uint8_t* data, std::size_t len) {
     std::size_t used = 0;
-    while (used < len && phase_ == phase::http && file_fd_ < 0) {
-        const auto r = http_->feed(reinterpret_cast<const char*>(data + used), len - used);
+    while (used < len && phase_ == phase::http && !sending_file()) {
+        const auto r = http_->parser.feed(reinterpret_cast<const char*>(data + used), len - used);
         if (r.status == http::parse_status::need_more) return len;
         if (r.status == http::parse_status::error) {
             log(log_level::debug, "bad request peer=%s status=%d reason=%.*s", peer_.c_str(),
@@ -254,9 +241,9 @@ std::size_t connection_impl::handle_http(std::uint8_t* data, std::size_t len) {
 }
 
 void connection_impl::handle_request() {
-    handshake_deadline_ = 0;
+    http_->deadline = 0;
     std::vector<protocol::http_header> scratch;
-    const protocol::request_head head = http_->as_request_head(scratch);
+    const protocol::request_head head = http_->parser.as_request_head(scratch);
     if (protocol::is_websocket_request(head)) {
         const std::string_view path = target_path_only(head.target);
         if (!core_.opts.ws_path.empty() && path != core_.opts.ws_path) {
@@ -280,21 +267,22 @@ void connection_impl::handle_request() {
         return;
     }
     core_.stats.http_requests++;
-    const bool keep_alive = http_->keep_alive() && !http_->has_body() && !core_.shutting_down;
-    http_answer a = core_.routes->answer(*http_, core_.stats, keep_alive);
+    const http::request_parser& req = http_->parser;
+    const bool keep_alive = req.keep_alive() && !req.has_body() && !core_.shutting_down;
+    http_answer a = core_.routes->answer(req, core_.stats, keep_alive);
     if (a.file_fd >= 0) {
-        file_fd_ = a.file_fd;
-        file_left_ = a.file_size;
-        keep_alive_after_file_ = a.keep_alive;
+        http_->file_fd = a.file_fd;
+        http_->file_left = a.file_size;
+        http_->keep_alive_after_file = a.keep_alive;
     }
     respond(std::move(a.head), a.keep_alive);  // with a file, the ending waits for it
-    if (file_fd_ >= 0) send_file_piece();
+    if (sending_file()) send_file_piece();
 }
 
 void connection_impl::respond(std::string bytes, bool keep_alive) {
     transport_.output().append({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     request_flush();
-    if (file_fd_ >= 0) return;  // finish_response() runs when the file is out
+    if (sending_file()) return;  // finish_response() runs when the file is out
     if (!keep_alive) {
         begin_close();
     } else if (phase_ == phase::http) {
@@ -304,40 +292,39 @@ void connection_impl::respond(std::string bytes, bool keep_alive) {
 
 // Ready for the next request on a keep-alive connection.
 void connection_impl::finish_response() {
-    http_->reset();
+    http_->parser.reset();
     if (const auto t = to_ms(core_.opts.handshake_timeout)) {
-        handshake_deadline_ = uv_now(core_.loop) + t;
+        http_->deadline = uv_now(core_.loop) + t;
     }
     arm_timer();
 }
 
 void connection_impl::send_file_piece() {
     static thread_local std::uint8_t piece[file_piece];
-    while (file_fd_ >= 0 && file_left_ > 0 && buffered_amount() < core_.opts.high_water_mark) {
+    while (sending_file() && http_->file_left > 0 &&
+           buffered_amount() < core_.opts.high_water_mark) {
         const std::size_t want =
-            static_cast<std::size_t>(std::min<std::uint64_t>(file_left_, file_piece));
-        const ssize_t n = ::read(file_fd_, piece, want);
+            static_cast<std::size_t>(std::min<std::uint64_t>(http_->file_left, file_piece));
+        const ssize_t n = ::read(http_->file_fd, piece, want);
         if (n <= 0) {  // the file shrank or failed under us: the response can't be completed
-            ::close(file_fd_);
-            file_fd_ = -1;
+            stop_file();
             begin_close();
             return;
         }
         transport_.output().append({piece, static_cast<std::size_t>(n)});
-        file_left_ -= static_cast<std::uint64_t>(n);
+        http_->file_left -= static_cast<std::uint64_t>(n);
     }
     request_flush();
-    if (file_fd_ >= 0 && file_left_ == 0) {
-        ::close(file_fd_);
-        file_fd_ = -1;
-        if (!keep_alive_after_file_) {
+    if (sending_file() && http_->file_left == 0) {
+        stop_file();
+        if (!http_->keep_alive_after_file) {
             begin_close();
             return;
         }
         finish_response();
-        if (!held_input_.empty()) {
+        if (!http_->held_input.empty()) {
             std::string held;
-            held.swap(held_input_);
+            held.swap(http_->held_input);
             handle_bytes(reinterpret_cast<std::uint8_t*>(held.data()), held.size());
             request_flush();
         }
@@ -388,7 +375,6 @@ void connection_impl::upgrade(const protocol::handshake_result& result, std::str
         const auto& c = core_.opts.compression;
         session_->enable_deflate(
             protocol::settings_for(*deflate, protocol::role::server, c.mem_level, c.threshold));
-        extensions_ = "permessage-deflate";
     }
     path_.assign(target);
     subprotocol_ = result.subprotocol;
@@ -403,7 +389,7 @@ void connection_impl::upgrade(const protocol::handshake_result& result, std::str
     arm_timer();
     log(log_level::info, "open peer=%s path=%s subprotocol=%s extensions=%s", peer_.c_str(),
         path_.c_str(), subprotocol_.empty() ? "-" : subprotocol_.c_str(),
-        extensions_.empty() ? "-" : extensions_.c_str());
+        deflate ? "permessage-deflate" : "-");
     opened_ = true;
     if (core_.h.on_open) core_.h.on_open(*this);
     request_flush();
@@ -419,14 +405,14 @@ void connection_impl::after_session_event() {
 // ---------------------------------------------------------------- session events
 
 void connection_impl::on_message_begin(protocol::message_type type) {
-    in_size_ = 0;
+    in_empty_ = true;
     delivery_.begin(*this, core_.h, type);
 }
 
 void connection_impl::on_message_data(std::span<const std::uint8_t> data, bool fin) {
-    in_size_ += data.size();
+    in_empty_ = in_empty_ && data.empty();
     if (fin) core_.stats.messages_in++;
-    if (fin && in_size_ == 0 && core_.opts.reject_empty) {
+    if (fin && in_empty_ && core_.opts.reject_empty) {
         close(protocol::close_code::policy_violation, "empty messages are not accepted");
         return;
     }
@@ -520,7 +506,7 @@ void connection_impl::request_flush() {
 
 void connection_impl::update_reading() {
     bool want = phase_ != phase::closed;
-    if (phase_ == phase::http) want = want && file_fd_ < 0;
+    if (phase_ == phase::http) want = want && !sending_file();
     if (phase_ == phase::websocket) want = !user_paused_;
     transport_.set_reading(want);
 }
@@ -533,7 +519,7 @@ void connection_impl::arm_timer() {
     auto consider = [&](std::uint64_t t) {
         if (t != 0 && (next == 0 || t < next)) next = t;
     };
-    consider(handshake_deadline_);
+    if (http_) consider(http_->deadline);
     consider(close_deadline_);
     consider(next_ping_);
     consider(pong_deadline_);
@@ -543,54 +529,57 @@ void connection_impl::arm_timer() {
         consider(last_frame_ + to_ms(core_.opts.idle_timeout));
     }
     if (next == 0) {
-        uv_timer_stop(&timer_);
-        return;
+        core_.deadlines.cancel(*this);
+    } else {
+        core_.deadlines.schedule(*this, next);
     }
-    const auto now = uv_now(core_.loop);
-    uv_timer_start(&timer_, on_timer, next > now ? next - now : 0, 0);
 }
 
-void connection_impl::on_timer(uv_timer_t* t) {
-    auto* c = static_cast<connection_impl*>(t->data);
-    const auto now = uv_now(c->core_.loop);
-    if (c->handshake_deadline_ && now >= c->handshake_deadline_) {
-        c->terminate("handshake timeout");
+void connection_impl::on_deadline(net::deadline_entry& e) {
+    static_cast<connection_impl&>(e).handle_deadline();
+}
+
+void connection_impl::handle_deadline() {
+    if (phase_ == phase::closed) return;
+    const auto now = uv_now(core_.loop);
+    if (http_ && http_->deadline && now >= http_->deadline) {
+        terminate("handshake timeout");
         return;
     }
-    if (c->close_deadline_ && now >= c->close_deadline_) {
-        c->terminate("close timeout");
+    if (close_deadline_ && now >= close_deadline_) {
+        terminate("close timeout");
         return;
     }
-    if (c->send_deadline_ && now >= c->send_deadline_) {
-        log(log_level::warn, "send timeout peer=%s: %zu bytes unsent, dropping", c->peer_.c_str(),
-            c->transport_.buffered());
-        if (c->final_code_ == 1006) {
-            c->final_code_ = protocol::close_code::policy_violation;
-            c->final_reason_ = "send timeout";
+    if (send_deadline_ && now >= send_deadline_) {
+        log(log_level::warn, "send timeout peer=%s: %zu bytes unsent, dropping", peer_.c_str(),
+            transport_.buffered());
+        if (final_code_ == 1006) {
+            final_code_ = protocol::close_code::policy_violation;
+            final_reason_ = "send timeout";
         }
-        c->terminate("send timeout");
+        terminate("send timeout");
         return;
     }
-    if (c->pong_deadline_ && now >= c->pong_deadline_) {
-        log(log_level::warn, "no pong peer=%s: dropping", c->peer_.c_str());
-        c->terminate("pong timeout");
+    if (pong_deadline_ && now >= pong_deadline_) {
+        log(log_level::warn, "no pong peer=%s: dropping", peer_.c_str());
+        terminate("pong timeout");
         return;
     }
-    if (c->phase_ == phase::websocket) {
-        if (c->next_ping_ && now >= c->next_ping_) {
-            if (c->pong_deadline_ == 0) {
-                if (const auto pt = to_ms(c->core_.opts.pong_timeout)) c->pong_deadline_ = now + pt;
+    if (phase_ == phase::websocket) {
+        if (next_ping_ && now >= next_ping_) {
+            if (pong_deadline_ == 0) {
+                if (const auto pt = to_ms(core_.opts.pong_timeout)) pong_deadline_ = now + pt;
             }
-            c->session_->send_ping();
-            c->next_ping_ = now + to_ms(c->core_.opts.ping_interval);
+            session_->send_ping();
+            next_ping_ = now + to_ms(core_.opts.ping_interval);
         }
-        const auto idle = to_ms(c->core_.opts.idle_timeout);
-        if (idle && now >= c->last_frame_ + idle && !c->session_->close_sent()) {
-            c->close(protocol::close_code::going_away, "idle timeout");
+        const auto idle = to_ms(core_.opts.idle_timeout);
+        if (idle && now >= last_frame_ + idle && !session_->close_sent()) {
+            close(protocol::close_code::going_away, "idle timeout");
         }
     }
-    c->arm_timer();
-    c->flush();
+    arm_timer();
+    flush();
 }
 
 }  // namespace sockeye::server_detail

@@ -13,6 +13,7 @@
 
 #include "common/message_delivery.hpp"
 #include "http/request_parser.hpp"
+#include "net/deadlines.hpp"
 #include "net/transport.hpp"
 #include "protocol/extensions.hpp"
 #include "protocol/session.hpp"
@@ -22,7 +23,8 @@ namespace sockeye::server_detail {
 
 class connection_impl final : public sockeye::connection,
                               private protocol::session_handler,
-                              private net::transport_handler {
+                              private net::transport_handler,
+                              private net::deadline_entry {
   public:
     explicit connection_impl(server_core& core);
     ~connection_impl() override;
@@ -35,6 +37,8 @@ class connection_impl final : public sockeye::connection,
     void shutdown_for_server();
     // Writes whatever output is pending (called for dirty connections).
     void flush() { transport_.flush(); }
+    // The loop's deadline timer calls this for a connection whose deadline came.
+    static void on_deadline(net::deadline_entry& e);
 
     // sockeye::connection
     bool send(message_type type, std::span<const std::uint8_t> data) override;
@@ -51,7 +55,9 @@ class connection_impl final : public sockeye::connection,
 
     connection_impl* prev_ = nullptr;  // server_core's list
     connection_impl* next_ = nullptr;
-    bool dirty_ = false;  // in server_core::dirty
+    // In server_core::dirty (output waiting for the loop's flusher).
+    bool dirty() const noexcept { return dirty_; }
+    void set_dirty(bool d) noexcept { dirty_ = d; }
 
   private:
     enum class phase : std::uint8_t {
@@ -61,8 +67,22 @@ class connection_impl final : public sockeye::connection,
         closed,     // handles closing; deleted when they are
     };
 
-    static void on_timer(uv_timer_t* t);
-    static void on_timer_closed(uv_handle_t* h);
+    // What only the HTTP phase needs, freed on upgrade: a WebSocket connection, idle ones
+    // above all, should not carry it.
+    struct http_state {
+        explicit http_state(http::request_limits limits) : parser(limits) {}
+        ~http_state();
+        http::request_parser parser;
+        // Static file being sent: pieces are read as the output drains.
+        int file_fd = -1;
+        std::uint64_t file_left = 0;
+        bool keep_alive_after_file = false;
+        std::string held_input;  // pipelined bytes that wait for the file to finish
+        std::uint64_t deadline = 0;  // for the next request head (handshake_timeout)
+    };
+
+    bool sending_file() const noexcept { return http_ && http_->file_fd >= 0; }
+    void stop_file() noexcept;
 
     void start();
     void handle_bytes(std::uint8_t* data, std::size_t len);
@@ -84,6 +104,7 @@ class connection_impl final : public sockeye::connection,
     void terminate(const char* why);
     void handle_closed();
     void arm_timer();
+    void handle_deadline();
 
     // net::transport_handler
     void on_transport_data(std::uint8_t* data, std::size_t len) override;
@@ -104,28 +125,22 @@ class connection_impl final : public sockeye::connection,
 
     server_core& core_;
     net::transport transport_;
-    uv_timer_t timer_{};
-    int open_handles_ = 0;
+    // Small members together, so they share one word.
     phase phase_ = phase::http;
     bool user_paused_ = false;
     bool opened_ = false;  // on_open was called (so on_close is owed)
     bool close_received_ = false;
+    bool dirty_ = false;
+    bool in_empty_ = true;  // the message being received has no bytes so far (--reject-empty)
+    std::uint16_t final_code_ = 1006;
 
-    std::unique_ptr<http::request_parser> http_;  // freed once upgraded
+    std::unique_ptr<http_state> http_;  // freed once upgraded
     std::optional<protocol::session> session_;
 
-    // Static file being sent: pieces are read as the output drains.
-    int file_fd_ = -1;
-    std::uint64_t file_left_ = 0;
-    bool keep_alive_after_file_ = false;
-    std::string held_input_;  // pipelined bytes that wait for the file to finish
-
-    // Received message state for whole-message delivery and policies.
-    std::uint64_t in_size_ = 0;  // for --reject-empty
+    // Received messages go to the application's handlers through this.
     common::message_delivery delivery_;
 
     // Deadlines in loop milliseconds; 0 = not set.
-    std::uint64_t handshake_deadline_ = 0;
     std::uint64_t close_deadline_ = 0;
     std::uint64_t next_ping_ = 0;
     std::uint64_t pong_deadline_ = 0;
@@ -133,11 +148,9 @@ class connection_impl final : public sockeye::connection,
     std::uint64_t send_deadline_ = 0;  // output stuck above high water since (send timeout)
 
     std::uint64_t started_ = 0;
-    std::uint16_t final_code_ = 1006;
     std::string final_reason_;
     std::string path_;
     std::string subprotocol_;
-    std::string extensions_;  // negotiated, for the log
     std::string peer_;
 };
 

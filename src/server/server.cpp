@@ -32,7 +32,7 @@ void server_detail::server_core::remove(connection_impl* c) {
     if (c->next_) c->next_->prev_ = c->prev_;
     if (connections == c) connections = c->next_;
     c->prev_ = c->next_ = nullptr;
-    if (c->dirty_) std::erase(dirty, c);
+    if (c->dirty()) std::erase(dirty, c);
     shared.open_connections.fetch_sub(1, std::memory_order_relaxed);
     if (shutting_down && connections == nullptr && on_drained) on_drained(*this);
 }
@@ -186,6 +186,11 @@ server_worker::server_worker(server_state& o) : server_core(o), owner(o) {
         tls = o.tls;
         plain_buffer.resize(read_buffer.size());
     }
+    transport_io = net::transport_shared{read_buffer.data(),  read_buffer.size(),
+                                         plain_buffer.data(), plain_buffer.size(),
+                                         &stats.bytes_in,     &stats.bytes_out,
+                                         opts.high_water_mark, opts.low_water_mark};
+    deadlines.start(loop, connection_impl::on_deadline);
     uv_prepare_init(loop, &flusher);
     flusher.data = this;
     uv_timer_init(loop, &shutdown_timer);
@@ -255,12 +260,13 @@ void on_prepare(uv_prepare_t* p) {
     auto* w = static_cast<server_worker*>(p->data);
     // Swap first: flushing can make other connections dirty (a handler sending to them);
     // those wait for the next round.
-    std::vector<connection_impl*> batch;
+    auto& batch = w->dirty_batch;
     batch.swap(w->dirty);
     for (auto* c : batch) {
-        c->dirty_ = false;
+        c->set_dirty(false);
         c->flush();
     }
+    batch.clear();
 }
 
 void on_connection(uv_stream_t* l, int status) {

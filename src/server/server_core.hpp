@@ -11,7 +11,9 @@
 
 #include "http_routes.hpp"
 #include "metrics.hpp"
+#include "net/deadlines.hpp"
 #include "net/tls_context.hpp"
+#include "net/transport.hpp"
 #include "protocol/handshake.hpp"
 
 namespace sockeye::server_detail {
@@ -60,6 +62,11 @@ struct server_core {
     std::vector<std::uint8_t> read_buffer = std::vector<std::uint8_t>(256 * 1024);
     // With TLS, ciphertext lands in read_buffer and is decrypted into this one.
     std::vector<std::uint8_t> plain_buffer;
+    // What the loop's transports share: the two buffers above, the byte counters and the
+    // water marks (set up with the loop).
+    net::transport_shared transport_io;
+    // Every connection's deadlines, on one libuv timer.
+    net::loop_deadlines deadlines;
     // The TLS configuration new connections use (replaced on reload); null without TLS.
     std::shared_ptr<net::tls_context> tls;
 
@@ -68,6 +75,7 @@ struct server_core {
     // Connections with output produced outside their read callback, flushed before the
     // loop next waits for I/O.
     std::vector<connection_impl*> dirty;
+    std::vector<connection_impl*> dirty_batch;  // reused by the flusher: no allocation per turn
 
     bool shutting_down = false;
     // Called when the last connection is gone during shutdown.

@@ -52,16 +52,33 @@ TEST(OutputQueue, UrgentBytesNeverSplitTheWriteInFlight) {
     EXPECT_EQ(str(q.start_write()), "PONGNEXT");
 }
 
-TEST(OutputQueue, TrimReleasesLargeIdleBuffers) {
+TEST(OutputQueue, ReleaseLeavesAnEmptyQueueHoldingNoMemory) {
+    for (const std::size_t size : {std::size_t{5}, std::size_t{1} << 20}) {
+        output_queue q;
+        std::string data(size, 'x');
+        q.append(b(data));
+        EXPECT_GT(q.capacity(), 0u);
+        q.start_write();
+        q.finish_write();
+        q.release();
+        EXPECT_TRUE(q.empty());
+        EXPECT_EQ(q.capacity(), 0u) << size;
+        q.append(b("small"));
+        EXPECT_EQ(str(q.start_write()), "small");
+    }
+}
+
+TEST(OutputQueue, ReleaseKeepsWhatIsStillToBeSent) {
     output_queue q;
-    std::string big(1 << 20, 'x');
-    q.append(b(big));
+    q.append(b("in flight"));
     q.start_write();
+    q.advance(3);
+    q.mark_in_flight();
+    q.append(b("next"));
+    q.release();
+    EXPECT_EQ(str(q.unwritten()), "flight");
     q.finish_write();
-    q.trim();
-    EXPECT_TRUE(q.empty());
-    q.append(b("small"));
-    EXPECT_EQ(str(q.start_write()), "small");
+    EXPECT_EQ(str(q.start_write()), "next");
 }
 
 }  // namespace

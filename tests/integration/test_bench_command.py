@@ -2,9 +2,13 @@
 mode runs briefly against `sockeye serve` and must report sane numbers in its JSON line
 (messages and latencies, a verified SHA-256, handshakes, server bytes per connection)."""
 
+import asyncio
 import json
 import subprocess
+import threading
 import unittest
+
+import websockets
 
 from sockeye_harness import MiB, ServerTestCase, main, server_binary
 
@@ -51,6 +55,27 @@ class BenchCommandTest(ServerTestCase):
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("MISMATCH", proc.stdout)
 
+    def test_stream_compared_byte_for_byte(self):
+        size = 8 * MiB + 3
+        r = self.bench("stream", "--size", size, "--verify", "bytes")
+        self.assertTrue(r["echo_ok"])
+        self.assertEqual(r["verify"], "bytes")
+        self.assertNotIn("first_mismatch", r)
+
+    def test_a_corrupted_echo_is_caught_by_either_check(self):
+        size = 2 * MiB + 5
+        with CorruptingEchoServer(flip_at=size // 2 + 1) as url:
+            for verify in ("bytes", "sha256"):
+                proc = subprocess.run(
+                    [server_binary(), "bench", "stream", url, "--size", str(size),
+                     "--verify", verify, "--json"], capture_output=True, text=True, timeout=60)
+                self.assertEqual(proc.returncode, 7, proc.stdout + proc.stderr)
+                self.assertIn("MISMATCH", proc.stdout)
+                result = json.loads(proc.stdout.splitlines()[1])
+                self.assertFalse(result["echo_ok"])
+                if verify == "bytes":
+                    self.assertEqual(result["first_mismatch"], size // 2 + 1)
+
     def test_connect(self):
         r = self.bench("connect", "--count", 200, "--connections", 10)
         self.assertEqual(r["handshakes"], 200)
@@ -69,6 +94,39 @@ class BenchCommandTest(ServerTestCase):
         proc = subprocess.run([server_binary(), "bench", "pingpong", "ws://127.0.0.1:1/",
                                "--duration", "1"], capture_output=True, text=True, timeout=60)
         self.assertNotEqual(proc.returncode, 0)
+
+
+class CorruptingEchoServer:
+    """A Python websockets echo server that flips one bit of every message it returns."""
+
+    def __init__(self, flip_at: int):
+        self.flip_at = flip_at
+        self.ready = threading.Event()
+
+    async def handler(self, ws, _path=None):
+        async for message in ws:
+            data = bytearray(message)
+            data[self.flip_at] ^= 1
+            await ws.send(bytes(data))
+
+    async def serve(self):
+        self.stop = asyncio.get_running_loop().create_future()
+        async with websockets.serve(self.handler, "127.0.0.1", 0, max_size=None) as server:
+            self.port = server.sockets[0].getsockname()[1]
+            self.ready.set()
+            await self.stop
+
+    def __enter__(self) -> str:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self.serve(),))
+        self.thread.start()
+        self.ready.wait(10)
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def __exit__(self, *exc):
+        self.loop.call_soon_threadsafe(self.stop.set_result, None)
+        self.thread.join(10)
+        self.loop.close()
 
 
 if __name__ == "__main__":

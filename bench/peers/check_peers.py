@@ -4,9 +4,11 @@
 Starts every peer on port 0 exactly as the comparison script will (`PROGRAM --port 0`,
 wait for "listening on http://127.0.0.1:PORT"), then checks with Python `websockets`
 (Debian python3-websockets): text and binary echo of 0, 125, 65536 and 1 MiB bytes
-(bare_echo: only up to 64 KiB, and a larger frame must close the connection), a fragmented
-message, a burst of pipelined messages on several concurrent connections, ping -> pong, the
-close handshake, and exit status 0 on SIGTERM. Exits non-zero on any failure.
+(bare_echo and uring_echo: only up to 64 KiB, and a larger frame must close the
+connection), a fragmented message, a burst of pipelined messages on several concurrent
+connections, ping -> pong, the close handshake, and exit status 0 on SIGTERM. Exits
+non-zero on any failure. uring_echo (optional, needs liburing) is checked when named in
+--peers.
 
 Usage: bench/peers/check_peers.py [--bin-dir build/bench] [--peers bare_echo,beast_echo,ws_echo]
                                   [--node-modules DIR] [--big BYTES] [--idle N]
@@ -217,7 +219,7 @@ def node_modules_dir(arg, tmp):
 
 
 async def check_peer(peer, port, args):
-    bare = peer == "bare_echo"
+    bare = peer in ("bare_echo", "uring_echo")  # same documented limits
     await check_echo(peer, port, BARE_MAX if bare else 1 << 40)
     await check_concurrency(peer, port)
     if bare:

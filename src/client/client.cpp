@@ -465,6 +465,17 @@ void client_connection::on_send(std::span<const std::uint8_t> header,
     request_flush();
 }
 
+// Masked frames are written straight into the output queue (see session_handler).
+std::uint8_t* client_connection::reserve_send(std::size_t n) {
+    if (!transport_ || transport_->closed()) return nullptr;
+    return transport_->output().grow(n);
+}
+
+void client_connection::commit_send() {
+    note_buffered();
+    request_flush();
+}
+
 bool client_connection::send(message_type type, std::span<const std::uint8_t> data) {
     return phase_ == phase::open && session_->send_message(protocol_type(type), data);
 }

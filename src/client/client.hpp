@@ -96,6 +96,8 @@ class client_connection final : public sockeye::connection,
     void on_error(protocol::error e) override;
     void on_send(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
                  bool urgent) override;
+    std::uint8_t* reserve_send(std::size_t n) override;
+    void commit_send() override;
 
     uv_loop_t* loop_;
     client_options opts_;

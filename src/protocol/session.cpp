@@ -227,6 +227,14 @@ void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payl
     }
     h.key = next_masking_key();
     const std::size_t n = encode_frame_header(h, header);
+    if (!urgent) {
+        if (std::uint8_t* out = handler_.reserve_send(n + payload.size())) {
+            std::memcpy(out, header, n);
+            mask_copy(out + n, payload.data(), payload.size(), h.key, 0);
+            handler_.commit_send();
+            return;
+        }
+    }
     std::size_t key_offset = 0;
     std::size_t done = 0;
     bool first = true;

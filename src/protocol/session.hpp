@@ -74,6 +74,12 @@ class session_handler {
     // boundary. Close frames are never urgent: nothing may follow them.
     virtual void on_send(std::span<const std::uint8_t> header,
                          std::span<const std::uint8_t> payload, bool urgent) = 0;
+    // Optional, used for masked (client) frames that are not urgent: room for exactly `n` more bytes at
+    // the end of the output, where the session writes the whole frame, masking the payload
+    // on the way in; commit_send() follows at once. It saves a copy of every sent byte
+    // through a scratch buffer. Return null to have the frame come through on_send instead.
+    virtual std::uint8_t* reserve_send(std::size_t /*n*/) { return nullptr; }
+    virtual void commit_send() {}
 };
 
 class session final : private frame_sink, private deflate_sink {

@@ -428,6 +428,40 @@ TEST(SessionWriter, ClientToServerRoundTrip) {
               (std::vector<std::string>{"begin text", "message " + text, "ping p", "close 4000 done"}));
 }
 
+// A handler that offers room in its output gets masked frames written there in one pass
+// (no scratch copy); urgent ones (pings, pongs) still come through on_send. The bytes must
+// read back exactly like those of the on_send path.
+TEST(SessionWriter, ClientFramesWrittenInPlaceRoundTrip) {
+    struct in_place_recorder : recorder {
+        std::size_t reserved = 0, committed = 0;
+        std::uint8_t* reserve_send(std::size_t n) override {
+            ++reserved;
+            wire.resize(wire.size() + n);
+            return wire.data() + wire.size() - n;
+        }
+        void commit_send() override { ++committed; }
+    };
+    in_place_recorder client_rec;
+    session_options co = client_options();
+    co.max_frame_size = 1000;
+    session client(co, client_rec);
+    std::string text;
+    for (int i = 0; i < 5000; ++i) text += static_cast<char>('a' + i % 26);
+    ASSERT_TRUE(client.send_text(text));
+    ASSERT_TRUE(client.send_ping(to_bytes("p")));
+    ASSERT_TRUE(client.send_message(message_type::binary, {}));
+    ASSERT_TRUE(client.close(4000, "done"));
+    // 5 text frames, the empty binary one and the close (only pings/pongs are urgent)
+    EXPECT_EQ(client_rec.reserved, 7u);
+    EXPECT_EQ(client_rec.committed, 7u);
+    for (const auto& f : test::decode_frames(client_rec.wire)) EXPECT_TRUE(f.masked);
+    harness server;
+    server.feed(client_rec.wire);
+    EXPECT_EQ(server.rec.events,
+              (std::vector<std::string>{"begin text", "message " + text, "ping p",
+                                        "begin binary", "message ", "close 4000 done"}));
+}
+
 // ---------------------------------------------------------------- chunking property
 
 // A stream touching every rule, ending either cleanly or in an error.

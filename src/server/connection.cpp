@@ -46,7 +46,9 @@ using common::protocol_type;
 connection_impl::connection_impl(server_core& core)
     : core_(core), transport_(core.loop, *this, core.transport_io) {}
 
-connection_impl::~connection_impl() = default;
+connection_impl::~connection_impl() {
+    core_.deadlines.cancel(*this);  // terminate() did already; the heap must never dangle
+}
 
 connection_impl::http_state::~http_state() {
     if (file_fd >= 0) ::close(file_fd);

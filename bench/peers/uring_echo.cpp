@@ -605,9 +605,10 @@ void flush_dirty() {
             queue_send(*c);
         } else if (c->state == conn_state::closing && !c->shut_wr) {
             c->shut_wr = true;  // our close frame is out: send FIN, wait for the peer's EOF
-            io_uring_sqe* sqe = get_sqe();
-            io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
-            io_uring_sqe_set_data64(sqe, op_ignore);
+            // A plain syscall, not IORING_OP_SHUTDOWN: that op is always handed to an io-wq
+            // worker, which resolves the descriptor number later; if the peer's EOF closed
+            // it meanwhile and an accept reused the number, the FIN hit the new connection.
+            shutdown(c->fd, SHUT_WR);
         }
     }
     dirty.clear();

@@ -96,14 +96,23 @@ std::span<const std::uint8_t> output_queue::start_write() {
     return {writing_.data(), writing_.size()};
 }
 
+std::span<const std::uint8_t> output_queue::next_write() {
+    if (written_ == writing_.size() && !pending_.empty()) return start_write();
+    return unwritten();
+}
+
 void output_queue::finish_write() noexcept {
-    in_flight_ = false;
+    in_flight_ = 0;
     writing_.clear();
     written_ = 0;
 }
 
 void output_queue::release() noexcept {
-    if (!in_flight_ && writing_.empty()) give_back(writing_);
+    if (in_flight_ == 0 && written_ == writing_.size()) {
+        writing_.clear();
+        written_ = 0;
+        give_back(writing_);
+    }
     if (pending_.empty()) give_back(pending_);
 }
 

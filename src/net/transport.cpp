@@ -1,5 +1,9 @@
 #include "transport.hpp"
 
+#include <sys/ioctl.h>
+
+#include <algorithm>
+
 namespace sockeye::net {
 
 transport::transport(uv_loop_t* loop, transport_handler& handler, const transport_shared& shared)
@@ -102,42 +106,78 @@ void transport::fail(const char* why) {
     handler_.on_transport_end(why);
 }
 
-void transport::flush() {
-    if (closed_ || in_read_) return;
-    if (tls_ && !encrypt_output()) {
-        fail("TLS error");
-        return;
-    }
+// uv_buf_t lengths are unsigned int: a queue of 4 GiB or more goes out in pieces.
+constexpr std::size_t max_write = std::size_t{1} << 30;
+
+// Writes as much as the kernel takes now; the rest of a piece it did not take goes through
+// uv_write. True if any byte went out.
+bool transport::write_out() {
     output_queue& out = wire();
-    while (!out.writing() && out.has_pending()) {
-        const auto bytes = out.start_write();
-        uv_buf_t b = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(bytes.data())),
-                                 static_cast<unsigned>(bytes.size()));
+    bool progress = false;
+    while (!out.writing()) {
+        const auto bytes = out.next_write();
+        if (bytes.empty()) break;
+        const std::size_t piece = std::min(bytes.size(), max_write);
+        auto* base = const_cast<char*>(reinterpret_cast<const char*>(bytes.data()));
+        uv_buf_t b = uv_buf_init(base, static_cast<unsigned>(piece));
         int r = uv_try_write(stream(), &b, 1);
         if (r == UV_EAGAIN) r = 0;
         if (r < 0) {
             fail(uv_strerror(r));
-            return;
+            return progress;
         }
         const auto written = static_cast<std::size_t>(r);
         count_out(written);
-        if (written == bytes.size()) {
-            out.finish_write();
-            continue;
-        }
         out.advance(written);
-        const auto rest = out.unwritten();
+        progress = progress || written > 0;
+        if (written == piece) continue;
         auto* req = new uv_write_t;
         req->data = this;
-        uv_buf_t rb = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(rest.data())),
-                                  static_cast<unsigned>(rest.size()));
+        uv_buf_t rb = uv_buf_init(base + written, static_cast<unsigned>(piece - written));
         if (const int e = uv_write(req, stream(), &rb, 1, on_write); e != 0) {
             delete req;
             fail(uv_strerror(e));
+            return progress;
+        }
+        out.mark_in_flight(piece - written);
+    }
+    return progress;
+}
+
+void transport::flush() {
+    flush_after(false);
+}
+
+// `progress`: a write completed just before. Whenever output went out and what is left is
+// at or below the low-water mark, the handler hears of it (on_transport_writable), whether
+// the kernel took the bytes at once or a write completed later: a producer that waits for
+// room must never wait for a completion that a synchronous write made unnecessary.
+void transport::flush_after(bool progress) {
+    if (closed_ || in_read_ || flushing_) return;
+    flushing_ = true;
+    check_backpressure();  // a send that passed high water counts, even if it all goes out now
+    for (;;) {
+        if (tls_ && !encrypt_output()) {
+            flushing_ = false;
+            fail("TLS error");
             return;
         }
-        out.mark_in_flight();
+        progress = write_out() || progress;
+        if (closed_) {
+            flushing_ = false;
+            return;
+        }
+        if (!progress || buffered() > shared_->low_water) break;
+        progress = false;
+        const std::size_t before = buffered();
+        handler_.on_transport_writable();
+        if (closed_) {
+            flushing_ = false;
+            return;
+        }
+        if (buffered() == before) break;  // the handler had nothing more to send
     }
+    flushing_ = false;
     check_backpressure();
     if (closed_) return;
     const bool tls_done = !tls_ || close_notify_sent_ || !tls_->engine->handshake_done();
@@ -155,6 +195,30 @@ void transport::flush() {
     if (tls_ && tls_->cipher.empty()) tls_->cipher.release();
 }
 
+std::size_t transport::kernel_queued() const noexcept {
+    uv_os_fd_t fd{};
+    int n = 0;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return 0;
+    if (ioctl(fd, TIOCOUTQ, &n) != 0 || n < 0) return 0;  // SIOCOUTQ: unsent + unacked
+    return static_cast<std::size_t>(n);
+}
+
+std::uint64_t transport::bytes_delivered() const noexcept {
+    // What the kernel took, counting the part of a write in flight that libuv has already
+    // written (its write queue holds the rest)...
+    const output_queue& out = tls_ ? tls_->cipher : output_;
+    std::uint64_t taken = bytes_out_;
+    if (out.writing()) {
+        const std::size_t queued =
+            uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&tcp_));
+        taken += out.in_flight() - std::min(out.in_flight(), queued);
+    }
+    // ...less what the peer has not acknowledged. The kernel's send buffer (megabytes on
+    // loopback) is refilled from our queue only in large steps, so what it takes from us
+    // can stand still for seconds while a slow reader reads steadily; the ACKs do not.
+    return taken - std::min<std::uint64_t>(taken, kernel_queued());
+}
+
 void transport::on_write(uv_write_t* req, int status) {
     auto* t = static_cast<transport*>(req->data);
     delete req;
@@ -164,10 +228,9 @@ void transport::on_write(uv_write_t* req, int status) {
         return;
     }
     output_queue& out = t->wire();
-    t->count_out(out.unwritten().size());
-    out.finish_write();
-    t->handler_.on_transport_writable();
-    t->flush();
+    t->count_out(out.in_flight());
+    out.write_done();
+    t->flush_after(true);
 }
 
 void transport::on_shutdown(uv_shutdown_t* req, int) {

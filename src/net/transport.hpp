@@ -28,7 +28,9 @@ class transport_handler {
     // The stream ended: `error` is null for the peer's EOF (or TLS close_notify), else why
     // it failed. The owner decides whether to close().
     virtual void on_transport_end(const char* error) = 0;
-    // A write completed: room for more output (a file being sent, a paused producer).
+    // Output went out and what is left is at or below the low-water mark: room for more
+    // (a file being sent, held requests). Called after synchronous writes too; output
+    // appended here goes out in the same flush.
     virtual void on_transport_writable() {}
     // Unsent output passed the high-water mark (reading stops until it drains).
     virtual void on_transport_congested() {}
@@ -66,6 +68,8 @@ class transport {
 
     // Whether the owner wants input now; backpressure may still hold reading off.
     void set_reading(bool want);
+    // Whether the socket is being read now (not held off by the owner or backpressure).
+    bool reading() const noexcept { return reading_; }
     // Plaintext to send; goes out at the next flush().
     output_queue& output() noexcept { return output_; }
     // Unsent bytes, plaintext and ciphertext.
@@ -85,6 +89,14 @@ class transport {
 
     std::uint64_t bytes_in() const noexcept { return bytes_in_; }
     std::uint64_t bytes_out() const noexcept { return bytes_out_; }
+    // Bytes of ours the peer has received so far (TCP acknowledgements): the progress the
+    // send timeout looks for, which a large write shows long before it completes.
+    // System calls: for deadlines, not for every write.
+    std::uint64_t bytes_delivered() const noexcept;
+    // Bytes in the kernel's send queue that the peer has not acknowledged yet.
+    std::size_t kernel_queued() const noexcept;
+    // Everything of ours the peer has not received: our queue and the kernel's.
+    std::uint64_t undelivered() const noexcept { return buffered() + kernel_queued(); }
 
   private:
     static void on_alloc(uv_handle_t* h, std::size_t suggested, uv_buf_t* buf);
@@ -94,6 +106,8 @@ class transport {
     static void on_closed(uv_handle_t* h);
 
     void receive_tls(const std::uint8_t* data, std::size_t len);
+    bool write_out();
+    void flush_after(bool progress);
     bool encrypt_output();
     output_queue& wire() noexcept { return tls_ ? tls_->cipher : output_; }
     void apply_reading();
@@ -121,6 +135,7 @@ class transport {
     bool bp_paused_ = false;
     bool above_high_ = false;
     bool in_read_ = false;
+    bool flushing_ = false;  // flush() is running (a handler called from it may flush again)
     bool finishing_ = false;
     bool close_notify_sent_ = false;
     bool shutdown_sent_ = false;

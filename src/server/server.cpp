@@ -72,6 +72,9 @@ struct server_worker : server_core {
     uv_loop_t loop_storage{};
     uv_tcp_t listener{};
     uv_prepare_t flusher{};
+    // Active while output made dirty by the flusher itself waits: it keeps the next poll from
+    // blocking, so that output goes out in the next turn rather than after the next event.
+    uv_idle_t next_turn{};
     uv_timer_t shutdown_timer{};
     uv_async_t wakeup{};
     std::atomic<int> commands{0};
@@ -186,13 +189,13 @@ server_worker::server_worker(server_state& o) : server_core(o), owner(o) {
         tls = o.tls;
         plain_buffer.resize(read_buffer.size());
     }
-    transport_io = net::transport_shared{read_buffer.data(),  read_buffer.size(),
-                                         plain_buffer.data(), plain_buffer.size(),
-                                         &stats.bytes_in,     &stats.bytes_out,
-                                         opts.high_water_mark, opts.low_water_mark};
+    transport_io = net::transport_shared{
+        read_buffer.data(), read_buffer.size(), plain_buffer.data(),  plain_buffer.size(),
+        &stats.bytes_in,    &stats.bytes_out,   opts.high_water_mark, opts.low_water_mark};
     deadlines.start(loop, connection_impl::on_deadline);
     uv_prepare_init(loop, &flusher);
     flusher.data = this;
+    uv_idle_init(loop, &next_turn);
     uv_timer_init(loop, &shutdown_timer);
     shutdown_timer.data = this;
     uv_async_init(loop, &wakeup, [](uv_async_t* a) {
@@ -245,6 +248,7 @@ void server_worker::begin_shutdown() {
 void server_worker::finish_shutdown() {
     uv_timer_stop(&shutdown_timer);
     uv_prepare_stop(&flusher);
+    uv_idle_stop(&next_turn);
     if (this == owner.workers.front().get() && owner.signals_installed) {
         uv_signal_stop(&owner.sigint);
         uv_signal_stop(&owner.sigterm);
@@ -258,8 +262,9 @@ namespace {
 // Flushes output produced outside read callbacks, once per loop iteration.
 void on_prepare(uv_prepare_t* p) {
     auto* w = static_cast<server_worker*>(p->data);
-    // Swap first: flushing can make other connections dirty (a handler sending to them);
-    // those wait for the next round.
+    // Swap first: flushing can make other connections dirty (a handler sending to them, or
+    // on_drain sending more); those wait for the next round, which must come without
+    // waiting for an unrelated event.
     auto& batch = w->dirty_batch;
     batch.swap(w->dirty);
     for (auto* c : batch) {
@@ -267,6 +272,11 @@ void on_prepare(uv_prepare_t* p) {
         c->flush();
     }
     batch.clear();
+    if (w->dirty.empty()) {
+        uv_idle_stop(&w->next_turn);
+    } else {
+        uv_idle_start(&w->next_turn, [](uv_idle_t*) {});
+    }
 }
 
 void on_connection(uv_stream_t* l, int status) {

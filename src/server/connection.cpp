@@ -178,20 +178,41 @@ void connection_impl::on_transport_end(const char* error) {
     }
 }
 
+// Room in the output (after a synchronous write as after a completed one): the file goes
+// on, or requests held back while the output was full are answered.
 void connection_impl::on_transport_writable() {
-    // The peer took bytes: slow is fine, only a peer that takes nothing for send_timeout is
-    // dropped. (The timer, armed for the old deadline, re-arms itself for this one.)
-    if (send_deadline_ != 0) send_deadline_ = uv_now(core_.loop) + to_ms(core_.opts.send_timeout);
-    if (sending_file()) send_file_piece();
+    if (phase_ != phase::http) return;
+    if (sending_file()) {
+        send_file_piece();
+    } else if (!http_->held_input.empty()) {
+        answer_held_input();
+    }
 }
 
-// Output passed the high-water mark: the peer is not keeping up. If it then takes nothing
-// for send_timeout, the connection is dropped (a close frame would only queue behind the
-// rest).
+// Output passed the high-water mark: the peer is not keeping up. Slow is fine; a peer that
+// then takes nothing for send_timeout is dropped (a close frame would only queue behind the
+// rest). Progress is what the peer acknowledges, checked when the deadline comes.
 void connection_impl::on_transport_congested() {
-    if (const auto t = to_ms(core_.opts.send_timeout)) {
-        send_deadline_ = uv_now(core_.loop) + t;
-        arm_timer();
+    pong_deadline_ = 0;  // we stop reading: its pongs can't tell us anything now
+    watch_progress();
+}
+
+void connection_impl::watch_progress() {
+    const auto t = to_ms(core_.opts.send_timeout);
+    if (t == 0 || send_deadline_ != 0) return;
+    const auto now = uv_now(core_.loop);
+    note_progress(now);
+    send_deadline_ = now + t;
+    arm_timer();
+}
+
+// Remembers when the peer last received bytes of ours. Looked at lazily (on deadlines), so
+// the time is when the progress was seen: never earlier than it happened.
+void connection_impl::note_progress(std::uint64_t now) {
+    const std::uint64_t accepted = transport_.bytes_delivered();
+    if (accepted != accepted_mark_) {
+        accepted_mark_ = accepted;
+        last_progress_ = now;
     }
 }
 
@@ -208,14 +229,19 @@ void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
                 session_->receive(data + used, len - used);
                 after_session_event();
             } else if (used < len && phase_ == phase::http) {
-                // The rest waits until the file being sent is done.
+                // The rest waits until the file being sent is done or the output has room;
+                // reading stops meanwhile, and the wait is the send timeout's to judge, not
+                // the request-head deadline's.
                 http_->held_input.append(reinterpret_cast<const char*>(data + used), len - used);
+                http_->deadline = 0;
                 update_reading();
             }
             break;
         }
         case phase::websocket:
             last_frame_ = uv_now(core_.loop);
+            // Any byte from the peer proves it alive, a pong or the middle of a long frame.
+            pong_deadline_ = 0;
             session_->receive(data, len);
             after_session_event();
             break;
@@ -227,7 +253,9 @@ void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
 
 std::size_t connection_impl::handle_http(std::uint8_t* data, std::size_t len) {
     std::size_t used = 0;
-    while (used < len && phase_ == phase::http && !sending_file()) {
+    // Requests are answered only while the output has room: pipelined requests must not
+    // pile up responses (each can be far larger than its request) for a peer not reading.
+    while (used < len && phase_ == phase::http && !http_blocked()) {
         const auto r = http_->parser.feed(reinterpret_cast<const char*>(data + used), len - used);
         if (r.status == http::parse_status::need_more) return len;
         if (r.status == http::parse_status::error) {
@@ -324,14 +352,19 @@ void connection_impl::send_file_piece() {
             return;
         }
         finish_response();
-        if (!http_->held_input.empty()) {
-            std::string held;
-            held.swap(http_->held_input);
-            handle_bytes(reinterpret_cast<std::uint8_t*>(held.data()), held.size());
-            request_flush();
-        }
-        update_reading();
+        answer_held_input();
     }
+}
+
+// Requests that arrived while the output was busy, answered now as far as there is room.
+void connection_impl::answer_held_input() {
+    if (!http_->held_input.empty() && !http_blocked()) {
+        std::string held;
+        held.swap(http_->held_input);
+        handle_bytes(reinterpret_cast<std::uint8_t*>(held.data()), held.size());
+        request_flush();
+    }
+    if (phase_ != phase::closed) update_reading();
 }
 
 // permessage-deflate: the first acceptable offer wins and its answer joins the 101 headers;
@@ -367,6 +400,9 @@ void connection_impl::upgrade(const protocol::handshake_result& result, std::str
     const std::string response = result.to_http();
     transport_.output().append(
         {reinterpret_cast<const std::uint8_t*>(response.data()), response.size()});
+    // Urgent frames (a pong for a ping in the same read) may overtake data frames, never the
+    // 101 (RFC 6455 §4.2.2: frames follow the handshake).
+    transport_.output().seal();
     protocol::session_options so;
     so.local_role = protocol::role::server;
     so.max_message_size = core_.opts.max_message_size;
@@ -490,6 +526,7 @@ bool connection_impl::close(std::uint16_t code, std::string_view reason) {
 
 void connection_impl::pause() {
     user_paused_ = true;
+    pong_deadline_ = 0;  // a peer we don't read from can't be judged by its pongs
     update_reading();
 }
 
@@ -508,7 +545,7 @@ void connection_impl::request_flush() {
 
 void connection_impl::update_reading() {
     bool want = phase_ != phase::closed;
-    if (phase_ == phase::http) want = want && !sending_file();
+    if (phase_ == phase::http) want = want && !sending_file() && http_->held_input.empty();
     if (phase_ == phase::websocket) want = !user_paused_;
     transport_.set_reading(want);
 }
@@ -548,24 +585,50 @@ void connection_impl::handle_deadline() {
         terminate("handshake timeout");
         return;
     }
+    note_progress(now);
+    // Not yet with the peer: in our queue or the kernel's (a ping behind megabytes there
+    // can't have been answered yet).
+    const bool unsent = transport_.undelivered() > 0;
     if (close_deadline_ && now >= close_deadline_) {
-        terminate("close timeout");
-        return;
+        // The close timeout is for the peer's answer. While our own close is still queued
+        // behind data a slow reader is taking, that reader is not late yet.
+        const auto t = std::max<std::uint64_t>(to_ms(core_.opts.close_timeout), 1);
+        if (unsent && now < last_progress_ + t) {
+            close_deadline_ = last_progress_ + t;
+        } else {
+            terminate("close timeout");
+            return;
+        }
     }
     if (send_deadline_ && now >= send_deadline_) {
-        log(log_level::warn, "send timeout peer=%s: %zu bytes unsent, dropping", peer_.c_str(),
-            transport_.buffered());
-        if (final_code_ == 1006) {
-            final_code_ = protocol::close_code::policy_violation;
-            final_reason_ = "send timeout";
+        const auto t = to_ms(core_.opts.send_timeout);
+        if (!unsent || t == 0) {
+            send_deadline_ = 0;
+        } else if (now < last_progress_ + t) {
+            send_deadline_ = last_progress_ + t;  // slow, not stuck
+        } else {
+            log(log_level::warn, "send timeout peer=%s: %zu bytes unsent, none taken for %.1fs",
+                peer_.c_str(), transport_.buffered(),
+                static_cast<double>(now - last_progress_) / 1000.0);
+            if (final_code_ == 1006) {
+                final_code_ = protocol::close_code::policy_violation;
+                final_reason_ = "send timeout";
+            }
+            terminate("send timeout");
+            return;
         }
-        terminate("send timeout");
-        return;
     }
     if (pong_deadline_ && now >= pong_deadline_) {
-        log(log_level::warn, "no pong peer=%s: dropping", peer_.c_str());
-        terminate("pong timeout");
-        return;
+        if (unsent || !transport_.reading()) {
+            // Our ping may still sit behind queued data, or the answer behind input we are
+            // not reading: no verdict yet. A peer that takes nothing is the send timeout's.
+            pong_deadline_ = now + std::max<std::uint64_t>(to_ms(core_.opts.pong_timeout), 1);
+            if (unsent) watch_progress();
+        } else {
+            log(log_level::warn, "no pong peer=%s: dropping", peer_.c_str());
+            terminate("pong timeout");
+            return;
+        }
     }
     if (phase_ == phase::websocket) {
         if (next_ping_ && now >= next_ping_) {

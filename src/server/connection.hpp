@@ -77,11 +77,15 @@ class connection_impl final : public sockeye::connection,
         int file_fd = -1;
         std::uint64_t file_left = 0;
         bool keep_alive_after_file = false;
-        std::string held_input;  // pipelined bytes that wait for the file to finish
+        std::string held_input;      // pipelined bytes that wait for the file to finish
         std::uint64_t deadline = 0;  // for the next request head (handshake_timeout)
     };
 
     bool sending_file() const noexcept { return http_ && http_->file_fd >= 0; }
+    // No more requests are answered until the file is out and the output has room.
+    bool http_blocked() const noexcept {
+        return sending_file() || transport_.buffered() > core_.opts.high_water_mark;
+    }
     void stop_file() noexcept;
 
     void start();
@@ -95,6 +99,9 @@ class connection_impl final : public sockeye::connection,
                  const std::optional<protocol::deflate_params>& deflate);
     void respond(std::string bytes, bool keep_alive);
     void send_file_piece();
+    void answer_held_input();
+    void watch_progress();
+    void note_progress(std::uint64_t now);
     void finish_response();
     void after_session_event();
 
@@ -145,7 +152,9 @@ class connection_impl final : public sockeye::connection,
     std::uint64_t next_ping_ = 0;
     std::uint64_t pong_deadline_ = 0;
     std::uint64_t last_frame_ = 0;
-    std::uint64_t send_deadline_ = 0;  // output stuck above high water since (send timeout)
+    std::uint64_t send_deadline_ = 0;  // when to check that the peer takes our output
+    std::uint64_t accepted_mark_ = 0;  // transport bytes_delivered() when last looked at
+    std::uint64_t last_progress_ = 0;  // when it last changed
 
     std::uint64_t started_ = 0;
     std::string final_reason_;

@@ -282,6 +282,9 @@ void connection_impl::handle_request() {
 }
 
 void connection_impl::respond(std::string bytes, bool keep_alive) {
+    // Every HTTP answer passes here, error and handshake rejections included: a HEAD
+    // request never gets a body (RFC 9110 §9.3.2), whichever builder made the answer.
+    if (http_ && http_->parser.head_request()) http::drop_body(bytes);
     transport_.output().append({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     request_flush();
     if (sending_file()) return;  // finish_response() runs when the file is out

@@ -1,9 +1,12 @@
-"""HTTP answers to HEAD.
+"""HTTP answers to HEAD, and what peers can make the server print.
 
 HEAD: every kind of answer, each followed on the same connection by a pipelined GET. A
 response to HEAD carries the headers GET would get (Content-Length included) and no body;
 a body would be read as the start of the next response. Answers that end the connection
 must end it right after the head.
+
+Logs and terminals: close reasons and request targets are the peer's text. A newline in
+one must not start a new log record, and control characters must not reach the log.
 """
 
 import base64
@@ -149,6 +152,59 @@ class HeadUpgradeAnyPathTest(HeadPipelineCase):
 
     def test_head_upgrade_405(self):
         self.check_closing("/", 405, UPGRADE)
+
+
+# ---------------------------------------------------------------- log forging
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info |warn |error) ")
+FORGED = "2026-01-01T00:00:00.000Z error forged"
+
+
+class LogForgingTest(ServerTestCase):
+    server_flags = ("--log-level", "debug")
+
+    def log_lines(self):
+        text = open(self.server.stderr_path, "rb").read().decode("utf-8", "replace")
+        return text.splitlines()
+
+    def assert_every_line_is_a_record(self, lines):
+        for line in lines:
+            self.assertRegex(line, TIMESTAMP, f"a log line that is no record: {line!r}")
+            self.assertFalse(line.startswith("2026-01-01T"), f"forged record: {line!r}")
+
+    def test_close_reason_with_newline_is_escaped(self):
+        reason = ("bye\n" + FORGED + "\r\x1b[31m\t\x7f \"q\" \\ \u0085").encode()
+        ws = self.raw_ws("/")
+        ws.send_close(1000, reason)
+        code, _, _ = ws.expect_close()
+        self.assertEqual(code, 1000)
+        ws.close()
+        self.assertTrue(wait_until(
+            lambda: any(" close peer=" in l for l in self.log_lines()), 5.0))
+        lines = self.log_lines()
+        self.assert_every_line_is_a_record(lines)
+        close = [l for l in lines if " close peer=" in l]
+        self.assertEqual(len(close), 1, lines)
+        self.assertIn('reason="bye\\n' + FORGED + '\\r\\x1b[31m\\t\\x7f \\"q\\" \\\\ \\u0085"',
+                      close[0])
+
+    def test_request_targets_cannot_forge_records(self):
+        # Percent-escapes stay escapes in the log; raw control bytes never get that far
+        # (the request parser answers 400).
+        ws = self.raw_ws("/p%0a" + FORGED.replace(" ", "%20"))
+        ws.send_close(1000, b"")
+        ws.expect_close()
+        ws.close()
+        for raw in (b"GET /a\nb HTTP/1.1\r\n\r\n", b"GET /a\x1bb HTTP/1.1\r\n\r\n",
+                    b"GET /a\x7f\r\n" + FORGED.encode() + b" HTTP/1.1\r\n\r\n"):
+            conn = HttpConnection(self.server.port)
+            conn.send(raw)
+            self.assertEqual(conn.read_response().status, 400)
+            conn.close()
+        self.assertTrue(wait_until(
+            lambda: any(" close peer=" in l for l in self.log_lines()), 5.0))
+        time.sleep(0.2)
+        self.assert_every_line_is_a_record(self.log_lines())
 
 
 if __name__ == "__main__":

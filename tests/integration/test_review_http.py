@@ -1,4 +1,4 @@
-"""HTTP answers to HEAD, and what peers can make the server print.
+"""HTTP answers to HEAD, and what peers can make the server (and the client CLI) print.
 
 HEAD: every kind of answer, each followed on the same connection by a pipelined GET. A
 response to HEAD carries the headers GET would get (Content-Length included) and no body;
@@ -6,7 +6,7 @@ a body would be read as the start of the next response. Answers that end the con
 must end it right after the head.
 
 Logs and terminals: close reasons and request targets are the peer's text. A newline in
-one must not start a new log record, and control characters must not reach the log.
+one must not start a new log record, and control characters must not reach a terminal.
 """
 
 import base64
@@ -205,6 +205,67 @@ class LogForgingTest(ServerTestCase):
             lambda: any(" close peer=" in l for l in self.log_lines()), 5.0))
         time.sleep(0.2)
         self.assert_every_line_is_a_record(self.log_lines())
+
+
+# ---------------------------------------------------------------- the client's terminal
+
+class ClosingServer:
+    """Accepts one WebSocket handshake, then sends a close frame with `reason`."""
+
+    def __init__(self, reason: bytes, subprotocol: str | None = None):
+        self.reason, self.subprotocol = reason, subprotocol
+        self.sock = socket.socket()
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            key = [l.split(b":", 1)[1].strip() for l in data.split(b"\r\n")
+                   if l.lower().startswith(b"sec-websocket-key:")][0]
+            accept = base64.b64encode(
+                hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
+                         b"\r\n\r\n")
+            payload = (1000).to_bytes(2, "big") + self.reason
+            conn.sendall(bytes([0x88, len(payload)]) + payload)
+            try:
+                while conn.recv(4096):
+                    pass
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+class ClientTerminalTest(unittest.TestCase):
+    def test_close_reason_is_escaped_on_stderr(self):
+        server = ClosingServer(("x\n" + FORGED + "\x1b]0;pwned\x07").encode())
+        self.addCleanup(server.close)
+        proc = subprocess.run([server_binary(), "connect", f"ws://{LOOPBACK}:{server.port}/"],
+                              input="", capture_output=True, text=True, timeout=30)
+        self.assertNotIn("\x1b", proc.stderr)
+        self.assertNotIn("\x07", proc.stderr)
+        closed = [l for l in proc.stderr.splitlines() if l.startswith("closed:")]
+        self.assertEqual(len(closed), 1, proc.stderr)
+        self.assertIn("x\\n" + FORGED + "\\x1b]0;pwned\\x07", closed[0])
+        self.assertFalse(any(l.startswith("2026-") for l in proc.stderr.splitlines()),
+                         proc.stderr)
 
 
 if __name__ == "__main__":

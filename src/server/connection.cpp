@@ -116,8 +116,7 @@ void connection_impl::terminate(const char* why) {
             const double secs = static_cast<double>(uv_now(core_.loop) - started_) / 1000.0;
             log(log_level::info,
                 "close peer=%s code=%u reason=\"%s\" in=%llu out=%llu duration=%.3fs%s%s",
-                peer_.c_str(), final_code_,
-                common::escape_for_display(final_reason_, true).c_str(),
+                peer_.c_str(), final_code_, common::escape_for_display(final_reason_, true).c_str(),
                 static_cast<unsigned long long>(in), static_cast<unsigned long long>(out), secs,
                 why ? " why=" : "", why ? why : "");
         } else {

@@ -44,6 +44,7 @@
 #include "client/client.hpp"
 #include "client_cli.hpp"
 #include "commands.hpp"
+#include "common/escape.hpp"
 
 namespace sockeye::apps {
 
@@ -342,7 +343,10 @@ class bench {
     }
 
     void error(const std::string& what) {
-        if (!failed_) std::fprintf(stderr, "sockeye bench: %s\n", what.c_str());
+        // Client errors may quote the server (a reason phrase, a close reason).
+        if (!failed_) {
+            std::fprintf(stderr, "sockeye bench: %s\n", common::escape_for_display(what).c_str());
+        }
         failed_ = true;
     }
 

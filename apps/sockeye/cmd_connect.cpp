@@ -23,6 +23,7 @@
 
 #include "client_cli.hpp"
 #include "commands.hpp"
+#include "common/escape.hpp"
 
 namespace sockeye::apps {
 
@@ -232,9 +233,11 @@ int run_connect(connect_state& st) {
     handlers h;
     h.on_open = [&](connection& c) {
         if (st.interactive) {
+            // The subprotocol is one we offered, but the server picked the bytes.
             std::fprintf(stderr, "connected to %s (%s)%s%s; /help for commands\n",
                          st.opts.url.c_str(), c.peer().c_str(),
-                         c.subprotocol().empty() ? "" : ", subprotocol ", c.subprotocol().c_str());
+                         c.subprotocol().empty() ? "" : ", subprotocol ",
+                         common::escape_for_display(c.subprotocol()).c_str());
         }
         reader->start(
             [&c, &st, &reader](std::string& line) {
@@ -260,7 +263,15 @@ int run_connect(connect_state& st) {
         const char* prefix = tty_out ? "< " : "";
         if (type == message_type::text) {
             std::fputs(prefix, stdout);
-            std::fwrite(data.data(), 1, data.size(), stdout);
+            if (tty_out) {
+                // On a terminal a message is one line and cannot send escape sequences;
+                // piped, the bytes are the output and go through untouched.
+                const std::string shown = common::escape_for_display(
+                    {reinterpret_cast<const char*>(data.data()), data.size()});
+                std::fwrite(shown.data(), 1, shown.size(), stdout);
+            } else {
+                std::fwrite(data.data(), 1, data.size(), stdout);
+            }
             std::fputc('\n', stdout);
         } else {
             std::fprintf(stdout, "%s[binary %zu bytes] %s\n", prefix, data.size(),
@@ -273,14 +284,16 @@ int run_connect(connect_state& st) {
     };
     h.on_drain = [&](connection&) { reader->set_paused(false); };
     h.on_close = [&](connection&, std::uint16_t code, std::string_view reason) {
-        std::fprintf(stderr, "closed: %u%s%.*s\n", code, reason.empty() ? "" : " ",
-                     static_cast<int>(reason.size()), reason.data());
+        // The server's text on our terminal: escaped, so it is one line and inert.
+        const std::string shown = common::escape_for_display(reason);
+        std::fprintf(stderr, "closed: %u%s%s\n", code, shown.empty() ? "" : " ", shown.c_str());
         st.exit_code = (code == 1000 || code == 1001 || code == 1005) ? 0 : 8;
         close_local();
     };
 
     client cl(st.opts, std::move(h), [&](client_error e, const std::string& message) {
-        std::fprintf(stderr, "sockeye connect: %s\n", message.c_str());
+        // The message may quote the server (a reason phrase, a header value).
+        std::fprintf(stderr, "sockeye connect: %s\n", common::escape_for_display(message).c_str());
         st.exit_code = exit_code_for(e);
         close_local();
     });

@@ -19,6 +19,7 @@
 
 #include "client_cli.hpp"
 #include "commands.hpp"
+#include "common/escape.hpp"
 
 namespace sockeye::apps {
 
@@ -115,7 +116,8 @@ class transfer {
             on_close(code, reason);
         };
         client cl(st_.opts, std::move(h), [this](client_error e, const std::string& message) {
-            std::fprintf(stderr, "sockeye send: %s\n", message.c_str());
+            // The message may quote the server (a reason phrase, a header value).
+            std::fprintf(stderr, "sockeye send: %s\n", common::escape_for_display(message).c_str());
             exit_code_ = exit_code_for(e);
             stop_progress();
         });
@@ -189,11 +191,13 @@ class transfer {
         const bool normal = code == 1000 || code == 1001;
         const bool complete = sent_all_ && (!st_.expect_echo || echo_complete_);
         if (!complete || (!normal && !echo_complete_)) {
+            // The reason is the server's text: escaped, it cannot drive the terminal.
+            const std::string shown = common::escape_for_display(reason);
             std::fprintf(stderr,
                          "sockeye send: connection closed with %u%s%.*s after sending %llu of "
                          "%llu bytes\n",
-                         code, reason.empty() ? "" : " ", static_cast<int>(reason.size()),
-                         reason.data(), static_cast<unsigned long long>(sent_),
+                         code, shown.empty() ? "" : " ", static_cast<int>(shown.size()),
+                         shown.data(), static_cast<unsigned long long>(sent_),
                          static_cast<unsigned long long>(total_));
             if (exit_code_ == 0) exit_code_ = 8;
             return;

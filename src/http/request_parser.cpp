@@ -80,6 +80,11 @@ struct request_parser::callbacks {
         return HPE_USER;
     }
 
+    static int on_method_complete(llhttp_t* p) {
+        self(p).head_request_ = p->method == HTTP_HEAD;
+        return 0;
+    }
+
     static int on_url(llhttp_t* p, const char* at, std::size_t len) {
         auto& rp = self(p);
         return rp.fields_.append(rp.target_, at, len) ? 0 : stop(rp, 500, "out of memory");
@@ -144,6 +149,7 @@ struct request_parser::callbacks {
         static const llhttp_settings_t s = [] {
             llhttp_settings_t t;
             llhttp_settings_init(&t);
+            t.on_method_complete = on_method_complete;
             t.on_url = on_url;
             t.on_header_field = on_header_field;
             t.on_header_field_complete = on_header_field_complete;
@@ -308,6 +314,7 @@ void request_parser::clear_head() noexcept {
     cb_reason_ = {};
     error_ = {};
     method_ = {};
+    head_request_ = false;
     version_major_ = 0;
     version_minor_ = 0;
     keep_alive_ = false;

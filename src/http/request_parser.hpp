@@ -72,6 +72,10 @@ class request_parser {
 
     bool complete() const noexcept { return state_ == state::complete; }
 
+    // Whether the request being parsed is a HEAD, known as soon as its method is: also
+    // after an error, so that even an error answer to HEAD goes without a body.
+    bool head_request() const noexcept { return head_request_; }
+
     // ---- the parsed head: valid once feed() reported head_complete, until reset() ----
 
     std::string_view method() const noexcept { return method_; }                // e.g. "GET"
@@ -129,6 +133,7 @@ class request_parser {
     std::string_view method_;
     int version_major_ = 0;
     int version_minor_ = 0;
+    bool head_request_ = false;
     bool keep_alive_ = false;
     bool has_body_ = false;
     bool chunked_ = false;

@@ -273,6 +273,11 @@ std::string text_response(int status, std::string_view body, bool keep_alive,
     return out;
 }
 
+void drop_body(std::string& response) noexcept {
+    const std::size_t end = response.find("\r\n\r\n");
+    if (end != std::string::npos) response.resize(end + 4);
+}
+
 std::string method_not_allowed_response(std::string_view allow, bool keep_alive) {
     const protocol::http_header allow_header{"Allow", allow};
     return text_response(405, "method not allowed\n", keep_alive, {&allow_header, 1});

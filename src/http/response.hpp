@@ -41,7 +41,8 @@ inline void end_head(std::string& out) {
 
 // The head of a text/plain; charset=utf-8 response whose body is `body_size` bytes: status
 // line, Date, Content-Type, Content-Length, X-Content-Type-Options, Connection, then
-// `extra_headers`, then the empty line. For answering HEAD requests.
+// `extra_headers`, then the empty line. To answer HEAD, build the GET response and
+// drop_body() it instead: text_response() may replace an empty body.
 std::string text_response_head(int status, std::size_t body_size, bool keep_alive,
                                std::span<const protocol::http_header> extra_headers = {});
 
@@ -49,6 +50,12 @@ std::string text_response_head(int status, std::size_t body_size, bool keep_aliv
 // newline instead, so every error response tells a human what went wrong.
 std::string text_response(int status, std::string_view body, bool keep_alive,
                           std::span<const protocol::http_header> extra_headers = {});
+
+// Turns a complete response (head, then maybe a body) into the answer to a HEAD request
+// for the same resource (RFC 9110 §9.3.2): the head is kept as it is, Content-Length
+// included, and everything after its empty line goes. A body would be read as the start
+// of the next response on a keep-alive connection. Idempotent.
+void drop_body(std::string& response) noexcept;
 
 // 405 with "Allow: <allow>" (RFC 9110 §15.5.6 requires the header), e.g. allow = "GET, HEAD".
 std::string method_not_allowed_response(std::string_view allow, bool keep_alive);

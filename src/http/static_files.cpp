@@ -1,10 +1,13 @@
 #include "http/static_files.hpp"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -92,7 +95,75 @@ int status_for_errno(int err) noexcept {
     return err == EACCES || err == EPERM ? 403 : 404;
 }
 
+// Set once openat2 turned out not to exist, so that later opens go straight to the walk.
+std::atomic<bool> openat2_missing{false};
+
+int open_with_openat2(int dir_fd, const std::string& relative, int flags) {
+    open_how how{};
+    how.flags = static_cast<std::uint64_t>(flags);
+    // RESOLVE_NO_SYMLINKS also refuses magic links (/proc/self/fd/...). RESOLVE_BENEATH
+    // refuses "..", absolute paths and anything else that would leave dir_fd.
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+    return static_cast<int>(::syscall(SYS_openat2, dir_fd, relative.c_str(), &how, sizeof how));
+}
+
+// Closes `fd` unless it is the caller's, keeping errno.
+void close_keeping_errno(int fd, int callers_fd) noexcept {
+    if (fd == callers_fd) return;
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+}
+
+// What openat2 does, one component at a time: each directory is opened relative to the
+// previous one with O_NOFOLLOW, so no symlink is followed and nothing outside dir_fd is
+// reached, whatever changes meanwhile.
+int open_by_walking(int dir_fd, std::string_view relative, int flags) {
+    int current = dir_fd;
+    for (;;) {
+        const std::size_t slash = relative.find('/');
+        const std::string name{relative.substr(0, slash)};
+        if (name.empty() || name == "." || name == "..") {
+            close_keeping_errno(current, dir_fd);
+            errno = EXDEV;  // what openat2 says for a path that leaves the directory
+            return -1;
+        }
+        if (slash == std::string_view::npos) {
+            const int fd = ::openat(current, name.c_str(), flags | O_NOFOLLOW);
+            close_keeping_errno(current, dir_fd);
+            return fd;
+        }
+        // O_PATH: passing through a directory needs search permission only, as in a
+        // normal path lookup. O_PATH | O_NOFOLLOW opens a symlink as itself instead of
+        // failing, so the type of what was opened decides: a directory, or ELOOP/ENOTDIR.
+        const int next = ::openat(current, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        close_keeping_errno(current, dir_fd);
+        if (next < 0) return -1;
+        struct stat st {};
+        if (::fstat(next, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            const int err = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
+            ::close(next);
+            errno = err;
+            return -1;
+        }
+        current = next;
+        relative.remove_prefix(slash + 1);
+    }
+}
+
 }  // namespace
+
+int open_beneath(int dir_fd, std::string_view relative, int flags, beneath_method how) {
+    if (how == beneath_method::automatic && !openat2_missing.load(std::memory_order_relaxed)) {
+        const int fd = open_with_openat2(dir_fd, std::string{relative}, flags);
+        if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
+        // ENOSYS: a kernel before 5.6. EPERM: a seccomp filter refusing a syscall it does
+        // not know (some container runtimes); openat2 itself never says EPERM for these
+        // flags, and if the walk does, it is a real permission problem.
+        if (errno == ENOSYS) openat2_missing.store(true, std::memory_order_relaxed);
+    }
+    return open_by_walking(dir_fd, relative, flags);
+}
 
 target_path decode_target_path(std::string_view target) {
     // RFC 9112 §3.2.2: servers must accept the absolute form; only its path matters here.
@@ -148,13 +219,39 @@ target_path decode_target_path(std::string_view target) {
     return out;
 }
 
-static_root::static_root(std::string_view root) {
+static_root::static_root(std::string_view root, beneath_method how) : how_(how) {
     std::string r{root};
     if (r.empty()) return;
-    struct stat st {};
     const std::optional<std::string> real = real_path(r);
-    if (!real || ::stat(real->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
+    if (!real) return;
+    // Opened once, here: every file is opened relative to this descriptor, so whatever
+    // happens to the root's path later, nothing outside this directory is served.
+    const int fd = ::open(real->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
     root_ = *real;
+    root_fd_ = fd;
+}
+
+static_root::~static_root() {
+    if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+static_root::static_root(static_root&& other) noexcept
+    : root_(std::move(other.root_)), root_fd_(other.root_fd_), how_(other.how_) {
+    other.root_.clear();
+    other.root_fd_ = -1;
+}
+
+static_root& static_root::operator=(static_root&& other) noexcept {
+    if (this != &other) {
+        if (root_fd_ >= 0) ::close(root_fd_);
+        root_ = std::move(other.root_);
+        root_fd_ = other.root_fd_;
+        how_ = other.how_;
+        other.root_.clear();
+        other.root_fd_ = -1;
+    }
+    return *this;
 }
 
 bool static_root::is_under_root(const std::string& real) const noexcept {
@@ -165,51 +262,69 @@ bool static_root::is_under_root(const std::string& real) const noexcept {
 
 static_file static_root::resolve(std::string_view target,
                                  std::string_view if_modified_since) const {
-    static_file f;
-    if (!valid()) return f;
+    return open_checked(check(target), if_modified_since);
+}
+
+checked_path static_root::check(std::string_view target) const {
+    checked_path c;
+    if (!valid()) return c;
     const target_path decoded = decode_target_path(target);
     if (decoded.status != 0) {
-        f.status = decoded.status;
-        return f;
+        c.status = decoded.status;
+        return c;
     }
 
     std::string candidate = root_ == "/" ? std::string{} : root_;
     candidate += decoded.path;
     if (candidate.back() == '/') candidate += "index.html";
-    if (candidate.size() >= PATH_MAX) return f;
+    if (candidate.size() >= PATH_MAX) return c;
 
     std::optional<std::string> real = real_path(candidate);
     if (!real) {
-        f.status = status_for_errno(errno);
-        return f;
+        c.status = status_for_errno(errno);
+        return c;
     }
     // Outside the root (through a symlink): answered exactly like a missing file.
-    if (!is_under_root(*real)) return f;
+    if (!is_under_root(*real)) return c;
 
     struct stat st {};
     if (::stat(real->c_str(), &st) != 0) {
-        f.status = status_for_errno(errno);
-        return f;
+        c.status = status_for_errno(errno);
+        return c;
     }
     if (S_ISDIR(st.st_mode)) {
         // "/dir" without the slash is served like "/dir/". index.html may itself be a
         // symlink, so it goes through the same realpath check.
         real = real_path(*real + "/index.html");
         if (!real) {
-            f.status = status_for_errno(errno);
-            return f;
+            c.status = status_for_errno(errno);
+            return c;
         }
-        if (!is_under_root(*real)) return f;
+        if (!is_under_root(*real)) return c;
     }
+    c.status = 0;
+    c.relative = real->substr(root_ == "/" ? 1 : root_.size() + 1);
+    return c;
+}
 
-    // O_NOFOLLOW: the path was just resolved, so a symlink here means it was swapped in
-    // since. O_NONBLOCK: opening a FIFO must never block the server.
-    const int fd = ::open(real->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+static_file static_root::open_checked(const checked_path& checked,
+                                      std::string_view if_modified_since) const {
+    static_file f;
+    if (checked.status != 0 || root_fd_ < 0) {
+        f.status = checked.status != 0 ? checked.status : 404;
+        return f;
+    }
+    // Beneath the root, no symlinks: check() resolved them all, so one found now was
+    // swapped in since, and leads wherever its maker wants. O_NONBLOCK: opening a FIFO
+    // must never block the server.
+    const int fd = open_beneath(root_fd_, checked.relative,
+                                O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, how_);
     if (fd < 0) {
         f.status = status_for_errno(errno);
         return f;
     }
     // fstat the open file, not the path: this is the file that will be sent.
+    struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         ::close(fd);
         f.status = 403;
@@ -221,7 +336,7 @@ static_file static_root::resolve(std::string_view target,
 
     f.size = static_cast<std::uint64_t>(st.st_size);
     f.mtime = st.st_mtime;
-    f.content_type = content_type_for(*real);
+    f.content_type = content_type_for(checked.relative);
 
     if (!if_modified_since.empty()) {
         const std::optional<std::time_t> since = parse_http_date(if_modified_since);

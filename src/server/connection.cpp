@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "common/escape.hpp"
 #include "http/response.hpp"
 #include "log.hpp"
 #include "protocol/extensions.hpp"
@@ -115,7 +116,7 @@ void connection_impl::terminate(const char* why) {
             const double secs = static_cast<double>(uv_now(core_.loop) - started_) / 1000.0;
             log(log_level::info,
                 "close peer=%s code=%u reason=\"%s\" in=%llu out=%llu duration=%.3fs%s%s",
-                peer_.c_str(), final_code_, final_reason_.c_str(),
+                peer_.c_str(), final_code_, common::escape_for_display(final_reason_, true).c_str(),
                 static_cast<unsigned long long>(in), static_cast<unsigned long long>(out), secs,
                 why ? " why=" : "", why ? why : "");
         } else {
@@ -310,6 +311,9 @@ void connection_impl::handle_request() {
 }
 
 void connection_impl::respond(std::string bytes, bool keep_alive) {
+    // Every HTTP answer passes here, error and handshake rejections included: a HEAD
+    // request never gets a body (RFC 9110 §9.3.2), whichever builder made the answer.
+    if (http_ && http_->parser.head_request()) http::drop_body(bytes);
     transport_.output().append({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
     request_flush();
     if (sending_file()) return;  // finish_response() runs when the file is out

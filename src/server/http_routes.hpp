@@ -21,8 +21,13 @@ struct http_routes {
     http::static_root root{std::string_view{}};
     std::string ws_path;  // empty: WebSocket on any path
 
+    // GET and HEAD get the same head; HEAD never gets a body or a file.
     http_answer answer(const http::request_parser& req, const metrics& stats,
                        bool keep_alive) const;
+
+  private:
+    http_answer answer_get(const http::request_parser& req, const metrics& stats,
+                           bool keep_alive) const;
 };
 
 // The path part of a request target, without the query.

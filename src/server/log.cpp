@@ -1,7 +1,11 @@
 #include "log.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <string>
+
+#include "common/escape.hpp"
 
 namespace sockeye::server_detail {
 
@@ -42,13 +46,23 @@ void log(log_level level, const char* fmt, ...) {
     int n = std::snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
                           t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
                           ts.tv_nsec / 1000000, name(level));
+    if (n < 0 || static_cast<std::size_t>(n) >= sizeof line) return;
+    char message[1024];
     va_list ap;
     va_start(ap, fmt);
-    if (n > 0 && static_cast<std::size_t>(n) < sizeof line) {
-        std::vsnprintf(line + n, sizeof line - static_cast<std::size_t>(n), fmt, ap);
-    }
+    const int m = std::vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    std::fprintf(stderr, "%s\n", line);
+    if (m < 0) return;
+    // Arguments carry peer text (close reasons, targets, header-derived reasons): escaped
+    // here, in the one place every record passes, a newline in them cannot start a forged
+    // record and no control byte reaches the terminal or log file. The format strings have
+    // none, so only peer bytes change.
+    std::string out(line, static_cast<std::size_t>(n));
+    common::append_escaped(out,
+                           {message, std::min(static_cast<std::size_t>(m), sizeof message - 1)});
+    out += '\n';
+    // One write per record, so records from several loops do not interleave.
+    std::fwrite(out.data(), 1, out.size(), stderr);
 }
 
 }  // namespace sockeye::server_detail

@@ -8,7 +8,11 @@ namespace sockeye::server_detail {
 
 void set_log_level(log_level level) noexcept;
 bool log_enabled(log_level level) noexcept;
-// printf-style; a timestamp and the level are prepended, a newline appended.
+// printf-style; a timestamp and the level are prepended, a newline appended. The formatted
+// message is passed through common::append_escaped(): control characters (a newline above
+// all) come out as \n, \xHH, ..., so one call is always exactly one line. A peer string
+// inside a "..." field must also be escaped with `quoted` by the caller (the logger cannot
+// tell where the field ends), see common::escape_for_display().
 void log(log_level level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 
 }  // namespace sockeye::server_detail

@@ -512,4 +512,26 @@ TEST(HttpRequestParser, ParserCanBeMoved) {
     EXPECT_EQ(moved.target(), "/index.html?x=1");
 }
 
+TEST(HttpRequestParser, HeadRequestIsKnownEvenAfterAnError) {
+    request_parser p;
+    ASSERT_EQ(feed_all(p, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n").status,
+              parse_status::head_complete);
+    EXPECT_TRUE(p.head_request());
+    p.reset();
+    EXPECT_FALSE(p.head_request());
+    ASSERT_EQ(feed_all(p, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").status, parse_status::head_complete);
+    EXPECT_FALSE(p.head_request());
+
+    // The answer to these is an error, and it must still go without a body.
+    for (const std::string_view bad : {"HEAD / HTTP/1.1\r\n\r\n", "HEAD / HTTP/1.2\r\n\r\n",
+                                       "HEAD /\x01 HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+        request_parser q;
+        EXPECT_EQ(feed_all(q, bad).status, parse_status::error) << bad;
+        EXPECT_TRUE(q.head_request()) << bad;
+    }
+    request_parser r;
+    EXPECT_EQ(feed_all(r, "HEA\x01 / HTTP/1.1\r\n\r\n").status, parse_status::error);
+    EXPECT_FALSE(r.head_request());
+}
+
 }  // namespace

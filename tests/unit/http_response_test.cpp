@@ -154,4 +154,20 @@ TEST(HttpDate, Rfc850TwoDigitYearIsNeverFarFuture) {
     EXPECT_EQ(tm.tm_year % 100, 70);
 }
 
+TEST(HttpResponse, DropBodyKeepsTheHeadAndItsContentLength) {
+    std::string r = text_response(404, {}, true);
+    const std::string head = text_response_head(404, std::string_view{"Not Found\n"}.size(), true);
+    drop_body(r);
+    // Date may tick between the two calls; everything else must match GET's head.
+    EXPECT_EQ(r.substr(r.find("Content-Type")), head.substr(head.find("Content-Type")));
+    EXPECT_NE(r.find("Content-Length: 10\r\n"), std::string::npos);
+    EXPECT_TRUE(r.ends_with("\r\n\r\n"));
+    std::string again = r;
+    drop_body(again);
+    EXPECT_EQ(again, r);
+    std::string not_a_response = "no head here";
+    drop_body(not_a_response);
+    EXPECT_EQ(not_a_response, "no head here");
+}
+
 }  // namespace

@@ -17,6 +17,9 @@
 namespace {
 
 namespace fs = std::filesystem;
+using sockeye::http::beneath_method;
+using sockeye::http::checked_path;
+using sockeye::http::open_beneath;
 using sockeye::http::static_file;
 using sockeye::http::static_root;
 
@@ -79,7 +82,7 @@ class HttpStaticFiles : public ::testing::Test {
     void TearDown() override { fs::remove_all(base_); }
 
     static_file get(std::string_view target, std::string_view ims = {}) {
-        return static_root{root_.string()}.resolve(target, ims);
+        return static_root{root_.string(), how_}.resolve(target, ims);
     }
 
     // Resolves and returns the served content, or "<status>" when nothing is served.
@@ -99,6 +102,7 @@ class HttpStaticFiles : public ::testing::Test {
 
     fs::path base_;
     fs::path root_;
+    beneath_method how_ = beneath_method::automatic;
 };
 
 TEST_F(HttpStaticFiles, ServesFilesAndIndexes) {
@@ -319,6 +323,80 @@ TEST(HttpDecodeTargetPath, Normalizes) {
     EXPECT_EQ(decode_target_path("/.env").status, 404);
     EXPECT_EQ(decode_target_path("/%252e%252e").path, "/%2e%2e");
     EXPECT_EQ(decode_target_path("/...").status, 404);  // a dot-name, not a parent
+}
+
+// The kernel's openat2 and the component walk must agree on everything served.
+TEST_F(HttpStaticFiles, WalkFallbackServesExactlyLikeOpenat2) {
+    for (const std::string_view target :
+         {"/", "/style.css", "/sub/", "/sub", "/alias.txt", "/escape.txt", "/escape_dir/x.txt",
+          "/fifo", "/nope.html", "/sub/empty/", "/style.css/x", "/.well-known/x.txt"}) {
+        how_ = beneath_method::automatic;
+        const std::string by_openat2 = serve(target);
+        how_ = beneath_method::walk;
+        EXPECT_EQ(serve(target), by_openat2) << target;
+    }
+}
+
+// The check-then-open race, made deterministic: a directory that check() resolved is
+// swapped for a symlink out of the root before the open. Opening by name (with O_NOFOLLOW,
+// which guards only the last component) would follow it and serve the secret.
+TEST_F(HttpStaticFiles, DirectorySwappedForSymlinkAfterTheCheckIsNotFollowed) {
+    for (const beneath_method how : {beneath_method::automatic, beneath_method::walk}) {
+        fs::create_directories(root_ / "swap");
+        write_file(root_ / "swap" / "x.txt", "inside");
+        const static_root r{root_.string(), how};
+        const checked_path c = r.check("/swap/x.txt");
+        ASSERT_EQ(c.status, 0);
+        EXPECT_EQ(c.relative, "swap/x.txt");
+
+        fs::rename(root_ / "swap", root_ / "swapped");
+        fs::create_symlink("../outside_dir", root_ / "swap");
+        write_file(base_ / "outside_dir" / "x.txt", "SECRET");
+        const static_file f = r.open_checked(c);
+        if (f.fd >= 0) {
+            ADD_FAILURE() << "served " << read_fd(f.fd) << " through a swapped-in symlink";
+            ::close(f.fd);
+        }
+        EXPECT_EQ(f.status, 404);
+        fs::remove(root_ / "swap");
+        fs::remove_all(root_ / "swapped");
+    }
+}
+
+// open_beneath() itself, for both ways of opening.
+TEST_F(HttpStaticFiles, OpenBeneathRefusesEverySymlinkAndEveryWayOut) {
+    fs::create_symlink(base_ / "outside_dir", root_ / "abs_dir");  // absolute, outside
+    fs::create_symlink("sub", root_ / "sub_link");                 // relative, inside
+    const int root_fd = ::open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ASSERT_GE(root_fd, 0);
+    for (const beneath_method how : {beneath_method::automatic, beneath_method::walk}) {
+        SCOPED_TRACE(how == beneath_method::walk ? "walk" : "openat2");
+        const int fd = open_beneath(root_fd, "sub/index.html", O_RDONLY | O_CLOEXEC, how);
+        ASSERT_GE(fd, 0);
+        EXPECT_EQ(read_fd(fd), "<h1>sub</h1>");
+        ::close(fd);
+
+        auto refused = [&](std::string_view path, int expected_errno) {
+            errno = 0;
+            const int bad = open_beneath(root_fd, path, O_RDONLY | O_CLOEXEC, how);
+            if (bad >= 0) {
+                ADD_FAILURE() << path << " opened: " << read_fd(bad);
+                ::close(bad);
+                return;
+            }
+            EXPECT_EQ(errno, expected_errno) << path;
+        };
+        refused("escape_dir/x.txt", ELOOP);  // symlinked directory leading out
+        refused("abs_dir/x.txt", ELOOP);
+        refused("sub_link/index.html", ELOOP);  // even one that stays inside
+        refused("escape.txt", ELOOP);           // symlink as the last component
+        refused("alias.txt", ELOOP);
+        refused("../outside.txt", EXDEV);
+        refused(base_.string() + "/outside.txt", EXDEV);  // absolute path
+        refused("nope/x.txt", ENOENT);
+        refused("style.css/x", ENOTDIR);
+    }
+    ::close(root_fd);
 }
 
 }  // namespace

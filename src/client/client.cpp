@@ -368,6 +368,9 @@ void client_connection::fail(client_error e, std::string message) {
 void client_connection::teardown() {
     if (phase_ == phase::done) return;
     phase_ = phase::done;
+    // A handler may have aborted in the middle of session_->receive(): the frames behind
+    // the one being handled must not reach the handlers after on_close.
+    if (session_) session_->stop();
     if (resolver_busy_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolver_));
     if (transport_ && !transport_->closed()) transport_->close();
     if (handles_open_) {

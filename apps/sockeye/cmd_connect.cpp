@@ -322,8 +322,14 @@ command_runner add_connect_command(CLI::App& app) {
                     "Seconds to get an open connection")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
+    // connect prints whole messages, so each one is buffered: unlike serve and send, which
+    // stream, it needs a limit by default or one huge message from the server exhausts it.
+    st->opts.max_message_size = std::uint64_t{64} << 20;
     cmd->add_option("--max-message", st->opts.max_message_size,
-                    "Largest message accepted in bytes, 0 = no limit")
+                    "Largest message accepted in bytes, 0 = no limit (above: close 1009)")
+        ->capture_default_str();
+    cmd->add_option("--max-fragments", st->opts.max_fragments,
+                    "Frames per received message, 0 = no limit (above: close 1008)")
         ->capture_default_str();
     cmd->add_option("--linger", st->linger,
                     "Seconds to keep receiving after stdin ends before closing")

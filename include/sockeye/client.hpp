@@ -8,9 +8,16 @@
 // own libuv handles (stdin, timers) to the same loop.
 //
 // Flow control: buffered_amount() says how much is queued for the server; once it has
-// reached high_water_mark, on_drain fires when it falls to low_water_mark or below. Unlike
-// the server, the client never stops reading on its own because of its own unsent output
-// (that would deadlock against an echoing server); pause()/resume() are the reader's tools.
+// reached high_water_mark, on_drain fires when it falls to low_water_mark or below. Like
+// the server, the client stops reading while the output its reading produced (pongs, the
+// close reply, messages handlers send in reply) is above high_water_mark, until the output
+// is back at low_water_mark: a server flooding pings without reading cannot grow it. The
+// application's own sends never stop reading (against an echoing server that would
+// deadlock); pause()/resume() are the reader's tools.
+//
+// Limits default as on the server (include/sockeye/server.hpp): messages unlimited, which
+// suits streaming handlers; with on_message (whole messages) set max_message_size, or a
+// hostile server can make the client buffer a message of any size.
 #pragma once
 #include <sockeye/server.hpp>
 
@@ -52,9 +59,10 @@ struct client_options {
     double connect_timeout = 10;  // seconds from connect() to the 101 (DNS, TCP, TLS, HTTP)
     double close_timeout = 5;     // seconds to wait for the server's close reply and EOF
 
-    std::uint64_t max_message_size = 0;     // bytes per received message; 0 = no limit
+    std::uint64_t max_message_size = 0;     // bytes per received message; 0 = no limit (1009)
+    std::uint64_t max_fragments = 0;        // frames per received message; 0 = no limit (1008)
     std::uint64_t max_frame_size = 0;       // split outgoing messages; 0 = never
-    std::size_t high_water_mark = 1 << 20;  // see on_drain
+    std::size_t high_water_mark = 1 << 20;  // see on_drain and the flow control note above
     std::size_t low_water_mark = 256 << 10;
 };
 

@@ -117,8 +117,10 @@ void client_connection::start() {
     io_.read_size = read_buffer_.size();
     io_.plain = plain_buffer_.data();
     io_.plain_size = plain_buffer_.size();
-    // The transport never stops reading because of its own output (see client.hpp): with
-    // an echoing server that would deadlock. The client keeps its own water marks.
+    // The transport's own backpressure counts all output, and stopping reading because of
+    // the application's own sends would deadlock against an echoing server (both sides
+    // stop reading with full queues). The client applies the marks itself instead, to the
+    // output its reading produces: see check_input_backpressure().
     io_.high_water = io_.low_water = std::numeric_limits<std::size_t>::max();
     arm_timer(opts_.connect_timeout);
 
@@ -263,18 +265,30 @@ void client_connection::handle_response(std::uint8_t* data, std::size_t len) {
     protocol::session_options so;
     so.local_role = protocol::role::client;
     so.max_message_size = opts_.max_message_size;
+    so.max_fragments = opts_.max_fragments;
     so.max_frame_size = opts_.max_frame_size;
     session_.emplace(so, static_cast<protocol::session_handler&>(*this));
     phase_ = phase::open;
     opened_ = true;
     uv_timer_stop(&timer_);
-    transport_->set_reading(!user_paused_);
+    apply_reading();
     if (h_.on_open) h_.on_open(*this);
     // Frames the server sent right behind its 101.
     if (phase_ == phase::open && r.consumed < len) {
-        session_->receive(data + r.consumed, len - r.consumed);
-        after_session_event();
+        receive_frames(data + r.consumed, len - r.consumed);
     }
+}
+
+// What handling the server's frames queues counts toward input backpressure (on_open's
+// sends do not: they are the application's own, like those from on_drain). Nothing is
+// written during a read (the transport flushes at its end), so the growth of the output is
+// exactly that.
+void client_connection::receive_frames(std::uint8_t* data, std::size_t len) {
+    const std::size_t before = buffered_amount();
+    session_->receive(data, len);
+    const std::size_t after = buffered_amount();
+    if (after > before) reply_bytes_ += after - before;
+    after_session_event();
 }
 
 // ---------------------------------------------------------------- transport events
@@ -285,15 +299,15 @@ void client_connection::on_transport_data(std::uint8_t* data, std::size_t len) {
             handle_response(data, len);
             break;
         case phase::open:
-            session_->receive(data, len);
-            after_session_event();
+            receive_frames(data, len);
             break;
         default:
             break;  // closing: discard until EOF
     }
+    check_input_backpressure();
     // The transport's flush at the end of this read may empty the queue without a write
-    // completion following: look for a drain once it did.
-    if (above_high_) request_flush();
+    // completion following: look for a drain (and a resume) once it did.
+    if (above_high_ || input_paused_) request_flush();
 }
 
 std::string client_connection::tls_failure(const char* transport_error) const {
@@ -330,7 +344,7 @@ void client_connection::on_transport_end(const char* error) {
 }
 
 void client_connection::on_transport_writable() {
-    if (above_high_) request_flush();
+    if (above_high_ || input_paused_) request_flush();
 }
 
 void client_connection::on_transport_closed() {
@@ -354,6 +368,9 @@ void client_connection::fail(client_error e, std::string message) {
 void client_connection::teardown() {
     if (phase_ == phase::done) return;
     phase_ = phase::done;
+    // A handler may have aborted in the middle of session_->receive(): the frames behind
+    // the one being handled must not reach the handlers after on_close.
+    if (session_) session_->stop();
     if (resolver_busy_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolver_));
     if (transport_ && !transport_->closed()) transport_->close();
     if (handles_open_) {
@@ -437,6 +454,9 @@ void client_connection::on_prepare(uv_prepare_t* p) {
     while (c->dirty_ && c->phase_ != phase::done && c->transport_ && !c->transport_->closed()) {
         c->dirty_ = false;
         c->transport_->flush();
+        // Before on_drain, which may fill the output again: resuming waits for the low-water
+        // mark, and a producer refilling to high water at once would hide it.
+        c->check_input_backpressure();
         c->check_drain();
     }
     c->dirty_ = false;
@@ -445,6 +465,34 @@ void client_connection::on_prepare(uv_prepare_t* p) {
 
 void client_connection::note_buffered() {
     if (buffered_amount() >= opts_.high_water_mark) above_high_ = true;
+}
+
+// The server's backpressure rule, applied to what reading produces: once the output
+// queued while handling the server's input (auto-pongs, the close reply, messages that
+// handlers send in reply) passes the high-water mark and is still unsent, reading stops
+// until the output is back at the low-water mark. A ping flood from a server that never
+// reads then stalls the server in its own TCP window instead of growing our pong queue.
+// Output the application produces on its own (from on_open, on_drain, its own timers or
+// stdin) does not stop reading: against an echoing server that would deadlock, both sides
+// waiting with full queues for the other to read.
+void client_connection::check_input_backpressure() {
+    if (phase_ == phase::done || !transport_) return;
+    const std::size_t queued = buffered_amount();
+    if (queued <= opts_.low_water_mark) {
+        reply_bytes_ = 0;
+        if (input_paused_) {
+            input_paused_ = false;
+            apply_reading();
+        }
+    } else if (!input_paused_ && reply_bytes_ > opts_.high_water_mark &&
+               queued > opts_.high_water_mark) {
+        input_paused_ = true;
+        apply_reading();
+    }
+}
+
+void client_connection::apply_reading() {
+    if (phase_ == phase::open) transport_->set_reading(!user_paused_ && !input_paused_);
 }
 
 void client_connection::check_drain() {
@@ -508,12 +556,12 @@ bool client_connection::close(std::uint16_t code, std::string_view reason) {
 
 void client_connection::pause() {
     user_paused_ = true;
-    if (phase_ == phase::open) transport_->set_reading(false);
+    apply_reading();
 }
 
 void client_connection::resume() {
     user_paused_ = false;
-    if (phase_ == phase::open) transport_->set_reading(true);
+    apply_reading();
 }
 
 // ---------------------------------------------------------------- session events

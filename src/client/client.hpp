@@ -71,6 +71,7 @@ class client_connection final : public sockeye::connection,
     void connect_next();
     void connection_established();
     void handle_response(std::uint8_t* data, std::size_t len);
+    void receive_frames(std::uint8_t* data, std::size_t len);
     void fail(client_error e, std::string message);
     void teardown();
     void begin_close();
@@ -78,6 +79,8 @@ class client_connection final : public sockeye::connection,
     void request_flush();
     void note_buffered();
     void check_drain();
+    void check_input_backpressure();
+    void apply_reading();
     void arm_timer(double seconds);
     std::string tls_failure(const char* transport_error) const;
     std::string where() const;  // "host:port" for messages
@@ -110,6 +113,11 @@ class client_connection final : public sockeye::connection,
     std::string error_message_;
     bool opened_ = false;
     bool user_paused_ = false;
+    // Reading held off because what handling the server's input produced (pongs, replies
+    // sent from handlers) is piling up unsent; see check_input_backpressure().
+    bool input_paused_ = false;
+    // Output queued while handling input since the output was last at the low-water mark.
+    std::size_t reply_bytes_ = 0;
     bool above_high_ = false;  // buffered output reached the high-water mark: on_drain owed
     bool dirty_ = false;       // output waits for the flusher
     bool close_received_ = false;

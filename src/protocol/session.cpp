@@ -51,8 +51,9 @@ void session::set_allowed_rsv(std::uint8_t bits) noexcept {
 // ---------------------------------------------------------------- receiving
 
 std::size_t session::receive(std::uint8_t* data, std::size_t len) {
-    // Once the peer's close has arrived, or the connection failed, nothing more is read.
-    if (close_received_ || failure_ != error::none) return 0;
+    // Once the peer's close has arrived, the connection failed or was dropped, nothing more
+    // is read.
+    if (!reading()) return 0;
     const parse_result r = parser_.feed(data, len, *this);
     if (r.err != error::none) fail(r.err);
     return r.consumed;
@@ -93,7 +94,7 @@ bool session::on_frame_header(const frame_header& h) {
         in_size_ += h.payload_length;
     }
     if (h.op != opcode::continuation) handler_.on_message_begin(in_type_);
-    return true;
+    return reading();  // the handler may have stopped the session
 }
 
 bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
@@ -115,7 +116,7 @@ bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
     if (!in_compressed_) return deliver(data, message_end);
     switch (deflate_->inflate(data, message_end, *this)) {
         case deflate_codec::inflate_status::ok:
-            return failure_ == error::none && !close_received_;
+            return reading();
         case deflate_codec::inflate_status::stopped:
             return false;
         case deflate_codec::inflate_status::corrupt:
@@ -143,8 +144,8 @@ bool session::deliver(std::span<const std::uint8_t> data, bool message_end) {
     if (message_end) in_message_ = false;
     // Empty pieces carry no news unless they end the message.
     if (!data.empty() || message_end) handler_.on_message_data(data, message_end);
-    // The handler may have closed or failed the session.
-    return failure_ == error::none && !close_received_;
+    // The handler may have failed or stopped the session.
+    return reading();
 }
 
 bool session::handle_control(opcode op, std::span<const std::uint8_t> payload) {
@@ -161,7 +162,7 @@ bool session::handle_control(opcode op, std::span<const std::uint8_t> payload) {
         default:
             break;
     }
-    return failure_ == error::none && !close_received_;
+    return reading();
 }
 
 bool session::handle_close(std::span<const std::uint8_t> payload) {
@@ -188,8 +189,13 @@ bool session::handle_close(std::span<const std::uint8_t> payload) {
     return false;  // whatever follows the close frame is not read
 }
 
+void session::stop() noexcept {
+    stopped_ = true;
+    state_ = session_state::closed;
+}
+
 bool session::fail(error e) {
-    if (failure_ != error::none) return false;
+    if (failure_ != error::none || stopped_) return false;
     failure_ = e;
     if (!close_sent_) {
         const std::string_view why = describe(e);
@@ -298,7 +304,7 @@ bool session::write_piece(std::span<const std::uint8_t> piece, bool fin) {
 }
 
 bool session::send_message(message_type type, std::span<const std::uint8_t> payload) {
-    if (close_sent_ || out_open_) return false;
+    if (close_sent_ || stopped_ || out_open_) return false;
     out_type_ = type;
     out_first_ = true;
     out_decided_ = false;
@@ -310,7 +316,7 @@ bool session::send_text(std::string_view text) {
 }
 
 bool session::begin_message(message_type type) {
-    if (close_sent_ || out_open_) return false;
+    if (close_sent_ || stopped_ || out_open_) return false;
     out_open_ = true;
     out_first_ = true;
     out_decided_ = false;
@@ -319,25 +325,25 @@ bool session::begin_message(message_type type) {
 }
 
 bool session::write_message(std::span<const std::uint8_t> piece, bool fin) {
-    if (close_sent_ || !out_open_) return false;
+    if (close_sent_ || stopped_ || !out_open_) return false;
     if (fin) out_open_ = false;
     return write_piece(piece, fin);
 }
 
 bool session::send_ping(std::span<const std::uint8_t> payload) {
-    if (close_sent_ || payload.size() > max_control_payload) return false;
+    if (close_sent_ || stopped_ || payload.size() > max_control_payload) return false;
     emit_frame(opcode::ping, true, payload);
     return true;
 }
 
 bool session::send_pong(std::span<const std::uint8_t> payload) {
-    if (close_sent_ || payload.size() > max_control_payload) return false;
+    if (close_sent_ || stopped_ || payload.size() > max_control_payload) return false;
     emit_frame(opcode::pong, true, payload);
     return true;
 }
 
 bool session::close(std::uint16_t code, std::string_view reason) {
-    if (close_sent_) return false;
+    if (close_sent_ || stopped_) return false;
     if (code != close_code::no_status && !close_code::is_valid_on_wire(code)) return false;
     std::uint8_t payload[max_control_payload];
     std::size_t n = 0;

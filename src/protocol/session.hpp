@@ -74,10 +74,11 @@ class session_handler {
     // boundary. Close frames are never urgent: nothing may follow them.
     virtual void on_send(std::span<const std::uint8_t> header,
                          std::span<const std::uint8_t> payload, bool urgent) = 0;
-    // Optional, used for masked (client) frames that are not urgent: room for exactly `n` more bytes at
-    // the end of the output, where the session writes the whole frame, masking the payload
-    // on the way in; commit_send() follows at once. It saves a copy of every sent byte
-    // through a scratch buffer. Return null to have the frame come through on_send instead.
+    // Optional, used for masked (client) frames that are not urgent: room for exactly `n`
+    // more bytes at the end of the output, where the session writes the whole frame, masking
+    // the payload on the way in; commit_send() follows at once. It saves a copy of every sent
+    // byte through a scratch buffer. Return null to have the frame come through on_send
+    // instead.
     virtual std::uint8_t* reserve_send(std::size_t /*n*/) { return nullptr; }
     virtual void commit_send() {}
 };
@@ -111,6 +112,13 @@ class session final : private frame_sink, private deflate_sink {
     // The reason is cut to fit 123 bytes at a UTF-8 boundary.
     bool close(std::uint16_t code = close_code::normal, std::string_view reason = {});
 
+    // The I/O side has dropped the connection (aborted from a handler, TCP gone): the
+    // session goes closed at once and emits nothing more, not even for the rest of the
+    // bytes receive() is parsing when this is called from one of its events. Without it,
+    // frames behind the event that dropped the connection would still reach the handler.
+    void stop() noexcept;
+    bool stopped() const noexcept { return stopped_; }
+
     session_state state() const noexcept { return state_; }
     bool close_sent() const noexcept { return close_sent_; }
     bool close_received() const noexcept { return close_received_; }
@@ -135,6 +143,11 @@ class session final : private frame_sink, private deflate_sink {
     // Validates and hands on one piece of the message being received.
     bool deliver(std::span<const std::uint8_t> data, bool message_end);
     bool fail(error e);
+    // Whether parsing goes on after an event: not once the peer's close came, the session
+    // failed, or the handler stopped it.
+    bool reading() const noexcept {
+        return failure_ == error::none && !close_received_ && !stopped_;
+    }
     void emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payload, bool rsv1 = false);
     void emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin,
                    bool rsv1 = false);
@@ -151,6 +164,7 @@ class session final : private frame_sink, private deflate_sink {
     error failure_ = error::none;
     bool close_sent_ = false;
     bool close_received_ = false;
+    bool stopped_ = false;
 
     // Receiving.
     bool in_message_ = false;  // a data message is open (between its first and fin frame)
@@ -160,8 +174,8 @@ class session final : private frame_sink, private deflate_sink {
     std::uint64_t in_size_ = 0;    // bytes of the open message so far (inflated if compressed)
     bool in_compressed_ = false;   // the open message has RSV1: its payload is DEFLATE data
     std::uint64_t in_frames_ = 0;  // frames of the open message so far
-    std::unique_ptr<deflate_codec> deflate_;  // set when permessage-deflate is on
-    std::uint8_t control_len_ = 0;  // control payload gathered so far
+    std::unique_ptr<deflate_codec> deflate_;       // set when permessage-deflate is on
+    std::uint8_t control_len_ = 0;                 // control payload gathered so far
     std::unique_ptr<std::uint8_t[]> control_buf_;  // for control frames split across reads
 
     // Sending.

@@ -5,9 +5,12 @@ client's peak RSS bounded), wss with a `sockeye cert` CA, and every failure clas
 own exit code (3 connect, 4 TLS, 5 handshake, 6 timeout)."""
 
 import asyncio
+import base64
+import hashlib
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -16,7 +19,9 @@ import unittest
 
 import websockets
 
-from sockeye_harness import GiB, LOOPBACK, MiB, ServerTestCase, main, server_binary
+from sockeye_harness import (GiB, LOOPBACK, OP_BINARY, OP_CLOSE, OP_PING, WS_GUID, MiB,
+                             ServerTestCase, build_frame, frame_header, main, mask_bytes,
+                             server_binary)
 from test_tls import TlsServerTestCase
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -312,6 +317,218 @@ class HandshakeFailureTest(ClientAssertions):
         self.assert_rc(proc, EXIT_TIMEOUT)
         self.assertIn("timed out", proc.stderr)
         self.assertLess(time.monotonic() - started, 10)
+
+
+# ---------------------------------------------------------------- hostile servers
+
+def accept_header(request: bytes) -> bytes:
+    key = [l.split(b":", 1)[1].strip() for l in request.split(b"\r\n")
+           if l.lower().startswith(b"sec-websocket-key:")][0]
+    return base64.b64encode(hashlib.sha1(key + WS_GUID).digest())
+
+
+class HostileServer:
+    """One WebSocket connection on loopback: completes the upgrade, then runs
+    `behaviour(conn, server)` on its own thread. Every socket call has a timeout."""
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+        self.sock = socket.socket()
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.listen(1)
+        self.sock.settimeout(15)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"ws://{LOOPBACK}:{self.port}/"
+        self.conn = None
+        self.error = None
+        self.result = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        try:
+            conn, _ = self.sock.accept()
+            self.conn = conn
+            conn.settimeout(10)
+            request = b""
+            while b"\r\n\r\n" not in request and len(request) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+                         accept_header(request) + b"\r\n\r\n")
+            self.behaviour(conn, self)
+        except OSError as e:
+            self.error = e
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=30)
+        for s in (self.conn, self.sock):
+            if s is not None:
+                s.close()
+
+
+def read_client_frames(conn, deadline):
+    """Yields (opcode, payload) for each (masked) frame the client sends, until EOF or the
+    deadline."""
+    buf = b""
+
+    def need(n):
+        nonlocal buf
+        while len(buf) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no frame from the client in time")
+            try:
+                chunk = conn.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise EOFError
+            buf += chunk
+
+    while True:
+        need(2)
+        opcode, length = buf[0] & 0x0F, buf[1] & 0x7F
+        at = 2
+        if length == 126:
+            need(4)
+            length, at = struct.unpack("!H", buf[2:4])[0], 4
+        elif length == 127:
+            need(10)
+            length, at = struct.unpack("!Q", buf[2:10])[0], 10
+        need(at + 4 + length)
+        key = buf[at:at + 4]
+        payload = mask_bytes(buf[at + 4:at + 4 + length], key)
+        buf = buf[at + 4 + length:]
+        yield opcode, payload
+
+
+def vm_hwm_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+class HostileServerTest(ClientAssertions):
+    """`sockeye connect` against servers that try to exhaust its memory. The client's peak
+    RSS (VmHWM) must stay bounded: without limits it grew by everything the server sent."""
+
+    # Unbounded, the client reached 137 MiB (ping flood) and 323 MiB (one 200 MB message);
+    # bounded it stays near its idle size, which sanitizers roughly triple.
+    RSS_LIMIT_KIB = (96 if os.environ.get("SOCKEYE_SANITIZED") else 48) * 1024
+
+    def connect(self, server, *extra):
+        # stdin stays open: the client must not close on its own.
+        proc = subprocess.Popen([server_binary(), "connect", server.url, *extra],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+        def stop():
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+            proc.stdin.close()
+            proc.stderr.close()
+        self.addCleanup(stop)
+        return proc
+
+    def test_ping_flood_without_reading_keeps_client_memory_bounded(self):
+        # 120 MB of 125-byte pings, never reading the pongs. A client that answers every
+        # ping while still reading queues ~124 MB of pongs; one that stops reading while
+        # its replies are unsent stalls this sender in the TCP window instead.
+        ping = build_frame(OP_PING, b"p" * 125, mask=False)
+        batch = ping * (MiB // len(ping))
+        total = 120 * 1000 * 1000
+
+        def flood(conn, server):
+            conn.settimeout(3)
+            sent, t0 = 0, time.monotonic()
+            try:
+                while sent < total and time.monotonic() - t0 < 60 and not server.stop.is_set():
+                    conn.sendall(batch)
+                    sent += len(batch)
+                server.result["stalled"] = False
+            except socket.timeout:
+                server.result["stalled"] = True  # the client stopped reading
+            server.result["sent"] = sent
+
+        server = HostileServer(flood)
+        self.addCleanup(server.close)
+        proc = self.connect(server)
+        server.thread.join(timeout=90)
+        self.assertFalse(server.thread.is_alive(), "the flood did not end")
+        self.assertIsNone(server.error)
+        self.assertIsNone(proc.poll(), "the client exited during the flood")
+        time.sleep(0.5)  # whatever the client still does with what it read
+        peak = vm_hwm_kib(proc.pid)
+        print(f"\nping flood: sent {server.result['sent'] / 1e6:.0f} MB of pings "
+              f"(stalled: {server.result['stalled']}); client peak RSS {peak // 1024} MiB")
+        self.assertLess(peak, self.RSS_LIMIT_KIB, f"client peak RSS {peak} KiB")
+
+    def test_huge_message_is_refused_with_1009(self):
+        # A single 200 MB binary message: `connect` prints whole messages, so without a
+        # limit it buffers all of it. The default --max-message refuses it at the header.
+        size = 200 * 1000 * 1000
+        chunk = b"\0" * MiB
+
+        def huge(conn, server):
+            conn.settimeout(3)
+
+            def send_all():
+                try:
+                    conn.sendall(frame_header(OP_BINARY, size, mask_key=None))
+                    sent = 0
+                    while sent < size and not server.stop.is_set():
+                        conn.sendall(chunk[:min(len(chunk), size - sent)])
+                        sent += min(len(chunk), size - sent)
+                except OSError:
+                    pass  # the client closed: expected
+            sender = threading.Thread(target=send_all, daemon=True)
+            sender.start()
+            conn.settimeout(0.5)
+            try:
+                for opcode, payload in read_client_frames(conn, time.monotonic() + 30):
+                    if opcode == OP_CLOSE:
+                        server.result["close"] = payload
+                        break
+            except (EOFError, TimeoutError, OSError) as e:
+                server.result["read_end"] = repr(e)
+            server.stop.set()
+            sender.join(timeout=30)
+            try:
+                conn.settimeout(3)
+                conn.sendall(build_frame(OP_CLOSE, server.result.get("close", b"")[:2],
+                                         mask=False))
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        server = HostileServer(huge)
+        self.addCleanup(server.close)
+        proc = self.connect(server)
+        server.thread.join(timeout=60)
+        self.assertFalse(server.thread.is_alive(), "the hostile server did not finish")
+        peak = vm_hwm_kib(proc.pid) if proc.poll() is None else None
+        try:
+            rc = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            rc = None
+        err = proc.stderr.read() if rc is not None else ""
+        if peak is not None:
+            print(f"\nhuge message: client peak RSS {peak // 1024} MiB")
+        close = server.result.get("close")
+        self.assertIsNotNone(close, f"no close frame from the client: {server.result}")
+        self.assertEqual(struct.unpack("!H", close[:2])[0], 1009, close)
+        self.assertEqual(rc, EXIT_ABNORMAL, err)
+        self.assertIn("closed: 1009", err)
+        if peak is not None:
+            self.assertLess(peak, self.RSS_LIMIT_KIB, f"client peak RSS {peak} KiB")
 
 
 # ---------------------------------------------------------------- heavy

@@ -285,6 +285,74 @@ TEST(Session, NothingIsReadAfterClose) {
     EXPECT_FALSE(h.s.send_ping());
 }
 
+// A handler that drops the connection on the first message (as the client does when the
+// application aborts from on_message): what follows in the same read must not reach it.
+TEST(Session, StopFromAHandlerEndsParsingAtOnce) {
+    struct stopper : recorder {
+        session* s = nullptr;
+        void on_message_data(std::span<const std::uint8_t> data, bool fin) override {
+            recorder::on_message_data(data, fin);
+            if (fin) s->stop();
+        }
+    } rec;
+    session s({}, rec);
+    rec.s = &s;
+    bytes wire = concat({make_frame(0x1, "first"), make_frame(0x1, "second"), make_frame(0x9, "p"),
+                         make_frame(0x2, "third"), close_frame(1000)});
+    s.receive(wire.data(), wire.size());
+    EXPECT_EQ(rec.events, (std::vector<std::string>{"begin text", "message first"}));
+    EXPECT_TRUE(rec.wire.empty());  // no pong, no close reply
+    EXPECT_EQ(s.state(), session_state::closed);
+    bytes later = make_frame(0x1, "later");
+    EXPECT_EQ(s.receive(later.data(), later.size()), 0u);
+    EXPECT_FALSE(s.send_text("x"));
+    EXPECT_FALSE(s.send_ping());
+    EXPECT_FALSE(s.close());
+}
+
+// Stopping in on_message_begin, in a control frame handler or halfway through a fragmented
+// message ends parsing the same way.
+TEST(Session, StopFromAnyEventEndsParsing) {
+    struct stop_on : recorder {
+        session* s = nullptr;
+        std::string when;
+        void check(const std::string& event) {
+            if (event == when) s->stop();
+        }
+        void on_message_begin(message_type t) override {
+            recorder::on_message_begin(t);
+            check("begin");
+        }
+        void on_message_data(std::span<const std::uint8_t> d, bool fin) override {
+            recorder::on_message_data(d, fin);
+            check(fin ? "fin" : "piece");
+        }
+        void on_ping(std::span<const std::uint8_t> p) override {
+            recorder::on_ping(p);
+            check("ping");
+        }
+        void on_pong(std::span<const std::uint8_t> p) override {
+            recorder::on_pong(p);
+            check("pong");
+        }
+    };
+    const bytes wire =
+        concat({make_frame(0xA, "q"), make_frame(0x9, "p"), make_frame(0x1, "ab", false),
+                make_frame(0x0, "cd"), make_frame(0x1, "next")});
+    const std::vector<std::pair<std::string, std::size_t>> cases = {
+        {"pong", 1}, {"ping", 2}, {"begin", 3}, {"piece", 3}, {"fin", 4}};
+    for (const auto& [when, events] : cases) {
+        stop_on rec;
+        session s({}, rec);
+        rec.s = &s;
+        rec.when = when;
+        bytes copy = wire;
+        s.receive(copy.data(), copy.size());
+        EXPECT_EQ(rec.events.size(), events) << "stopped at " << when;
+        EXPECT_EQ(s.state(), session_state::closed);
+    }
+}
+
 TEST(Session, ServerInitiatedCloseHandshake) {
     harness h;
     ASSERT_TRUE(h.s.close(1001, "server shutting down"));

@@ -108,6 +108,9 @@ void connection_impl::start() {
 void connection_impl::terminate(const char* why) {
     const bool was_closed = phase_ == phase::closed;
     phase_ = phase::closed;
+    // Should this ever run inside the session's parsing (a handler ending the connection),
+    // nothing of the rest of that read may reach the application after on_close.
+    if (session_) session_->stop();
     if (!was_closed) {
         const std::uint64_t in = transport_.bytes_in(), out = transport_.bytes_out();
         if (session_) {

@@ -348,8 +348,10 @@ class PipelinedRequestsBackpressureTest(ServerTestCase):
         time.sleep(1.5)
         grew = self.server.rss_kib() - base
         # Unbounded, 8 × 15,000 answered requests × ~1.7 KB ≈ 200 MB; bounded, about the
-        # high-water mark (1 MiB) plus one read of held input per connection.
-        self.assertLess(grew, 32 * 1024, f"server RSS grew {grew} KiB")
+        # high-water mark (1 MiB) plus one read of held input per connection. (Under
+        # AddressSanitizer freed memory stays in its quarantine: no bound to check.)
+        if not os.environ.get("SOCKEYE_SANITIZED"):
+            self.assertLess(grew, 32 * 1024, f"server RSS grew {grew} KiB")
 
         # And nothing was lost: one connection reads every answer.
         s = conns[0]

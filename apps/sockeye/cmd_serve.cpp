@@ -72,7 +72,7 @@ command_runner add_serve_command(CLI::App& app) {
         ->capture_default_str();
     serve
         ->add_option("--send-timeout", o.send_timeout,
-                     "Drop a client whose unsent output stays above --high-water this long (s)")
+                     "Drop a client that, with output above --high-water, receives nothing this long (s)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     serve
@@ -104,7 +104,7 @@ command_runner add_serve_command(CLI::App& app) {
         ->check(CLI::NonNegativeNumber);
     serve
         ->add_option("--pong-timeout", o.pong_timeout,
-                     "Seconds to wait for a pong before dropping the client")
+                     "Seconds to wait for a pong (or any byte) before dropping the client")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     serve

@@ -37,9 +37,10 @@ struct server_options {
     std::size_t low_water_mark = 256 << 10;  // ... and resume below this
 
     double close_timeout = 5;       // seconds to wait for the peer's close reply, then drop
-    double send_timeout = 30;       // seconds a peer may leave output above high water; 0 = off
+    double send_timeout = 30;       // seconds a peer with output above high water may receive
+                                    // none of it (its TCP ACKs are the progress); 0 = off
     double ping_interval = 30;      // seconds between heartbeat pings; 0 = off
-    double pong_timeout = 10;       // seconds without a pong after a heartbeat ping → drop
+    double pong_timeout = 10;       // seconds without a pong (or any byte) after a ping → drop
     double idle_timeout = 0;        // seconds without a frame from the peer → close 1001; 0 = off
     double handshake_timeout = 10;  // seconds from accept to a complete request head
 

@@ -19,7 +19,7 @@
 // suits streaming handlers; with on_message (whole messages) set max_message_size, or a
 // hostile server can make the client buffer a message of any size.
 #pragma once
-#include <sockeye/server.hpp>
+#include <sockeye/connection.hpp>
 
 #include <cstdint>
 #include <functional>

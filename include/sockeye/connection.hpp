@@ -4,13 +4,56 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace sockeye {
 
 enum class message_type : std::uint8_t { text = 1, binary = 2 };
+
+// One application object of any type, owned: what an application keeps per connection
+// (the user, a room) without void* casts. Movable, not copyable; get<T>() is null unless
+// the object is a T.
+class app_state {
+  public:
+    app_state() = default;
+    template <class T, class... Args>
+    static app_state make(Args&&... args) {
+        app_state s;
+        s.p_ = std::make_unique<holder<T>>(std::forward<Args>(args)...);
+        return s;
+    }
+    template <class T>
+    T* get() const noexcept {
+        if (!p_ || p_->tag != type_tag<T>()) return nullptr;
+        return &static_cast<holder<T>*>(p_.get())->value;
+    }
+    bool has_value() const noexcept { return p_ != nullptr; }
+    void reset() noexcept { p_.reset(); }
+
+  private:
+    struct base {
+        explicit base(const void* t) : tag(t) {}
+        virtual ~base() = default;
+        const void* tag;
+    };
+    template <class T>
+    struct holder final : base {
+        template <class... Args>
+        explicit holder(Args&&... args) : base(type_tag<T>()), value(std::forward<Args>(args)...) {}
+        T value;
+    };
+    // One address per type, without RTTI.
+    template <class T>
+    static const void* type_tag() noexcept {
+        static const char t = 0;
+        return &t;
+    }
+    std::unique_ptr<base> p_;
+};
 
 class connection;
 
@@ -54,6 +97,9 @@ class connection {
     virtual const std::string& path() const = 0;  // request target of the upgrade
     virtual const std::string& peer() const = 0;  // "ip:port"
     void* user_data = nullptr;                    // free for the application
+    // The application's object for this connection (set when accepting the upgrade, or
+    // any time on the loop); destroyed after on_close returns.
+    app_state state;
 };
 
 }  // namespace sockeye

@@ -6,6 +6,7 @@
 // See examples/ for a small chat server written against this header.
 #pragma once
 #include <sockeye/connection.hpp>
+#include <sockeye/upgrade.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -76,6 +77,9 @@ class server {
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
+    // Sets the upgrade hook (see <sockeye/upgrade.hpp>); call before listen(). Without
+    // one, every upgrade that passes the protocol checks is accepted.
+    void on_upgrade(upgrade_hook hook);
     // Binds and listens; throws std::runtime_error with the reason on failure.
     void listen();
     // The bound port (after listen()).

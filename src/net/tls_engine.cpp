@@ -130,4 +130,9 @@ bool tls_engine::handshake_done() const {
     return SSL_is_init_finished(ssl_) == 1;
 }
 
+std::string tls_engine::server_name() const {
+    const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+    return name ? name : "";
+}
+
 }  // namespace sockeye::net

@@ -43,6 +43,8 @@ class tls_engine {
     std::size_t take(std::uint8_t* out, std::size_t cap);
 
     bool handshake_done() const;
+    // Server: the name the client asked for (SNI), or "" if it sent none.
+    std::string server_name() const;
     // Client: starts the handshake (the ClientHello lands in pending()). False on error.
     bool start_handshake();
     // Why the peer's certificate was rejected ("certificate has expired", ...), or "" when

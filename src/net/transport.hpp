@@ -65,6 +65,8 @@ class transport {
     uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
     void set_tls(std::unique_ptr<tls_engine> tls);
     bool tls() const noexcept { return tls_ != nullptr; }
+    // The TLS server name the client sent (SNI); "" without TLS or SNI.
+    std::string tls_server_name() const { return tls_ ? tls_->engine->server_name() : ""; }
 
     // Whether the owner wants input now; backpressure may still hold reading off.
     void set_reading(bool want);

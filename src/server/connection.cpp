@@ -111,6 +111,7 @@ void connection_impl::terminate(const char* why) {
     // Should this ever run inside the session's parsing (a handler ending the connection),
     // nothing of the rest of that read may reach the application after on_close.
     if (session_) session_->stop();
+    cancel_upgrade_wait();
     if (!was_closed) {
         const std::uint64_t in = transport_.bytes_in(), out = transport_.bytes_out();
         if (session_) {
@@ -151,6 +152,7 @@ void connection_impl::begin_close() {
     if (phase_ == phase::closing || phase_ == phase::closed) return;
     phase_ = phase::closing;
     stop_file();
+    cancel_upgrade_wait();
     const auto now = uv_now(core_.loop);
     const auto t = std::max<std::uint64_t>(to_ms(core_.opts.close_timeout), 1);
     if (close_deadline_ == 0 || close_deadline_ > now + t) close_deadline_ = now + t;
@@ -237,7 +239,7 @@ void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
                 // reading stops meanwhile, and the wait is the send timeout's to judge, not
                 // the request-head deadline's.
                 http_->held_input.append(reinterpret_cast<const char*>(data + used), len - used);
-                http_->deadline = 0;
+                if (!upgrade_waiting()) http_->deadline = 0;
                 update_reading();
             }
             break;
@@ -295,6 +297,10 @@ void connection_impl::handle_request() {
             log(log_level::debug, "handshake rejected peer=%s status=%d reason=%s", peer_.c_str(),
                 result.status, result.reason.c_str());
             respond(result.to_http(), false);
+            return;
+        }
+        if (core_.shared.on_upgrade) {
+            ask_application(std::move(result), head.target, std::move(deflate));
             return;
         }
         upgrade(result, head.target, deflate);
@@ -440,6 +446,160 @@ void connection_impl::upgrade(const protocol::handshake_result& result, std::str
     request_flush();
 }
 
+// ---------------------------------------------------------------- the upgrade hook
+
+namespace {
+
+bool is_token(std::string_view s) noexcept {
+    if (s.empty()) return false;
+    for (const unsigned char c : s) {
+        if (c <= 32 || c >= 127 || std::strchr("\"(),/:;<=>?@[\\]{}", c)) return false;
+    }
+    return true;
+}
+
+bool is_field_value(std::string_view s) noexcept {
+    for (const unsigned char c : s) {
+        if ((c < 32 && c != '\t') || c == 127) return false;
+    }
+    return true;
+}
+
+// Headers an application adds must not be able to split the response.
+bool valid_headers(const std::vector<name_value>& headers) noexcept {
+    for (const auto& h : headers) {
+        if (!is_token(h.name) || !is_field_value(h.value)) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+// The application decides: it sees the request, and answers now or later, from any thread.
+// Until then the connection reads nothing (what came with the request is held) and the
+// handshake timeout bounds the wait.
+void connection_impl::ask_application(protocol::handshake_result result, std::string_view target,
+                                      std::optional<protocol::deflate_params> deflate) {
+    auto reply = std::make_shared<upgrade_reply::shared>();
+    reply->mailbox = core_.mailbox;
+    reply->conn = this;
+    reply->in_hook = true;  // not shared with anyone yet
+    upgrade_request request =
+        make_upgrade_request(http_->parser, peer_, transport_.tls(), transport_.tls_server_name());
+    http_->wait = std::make_unique<upgrade_wait>(upgrade_wait{
+        std::move(result), std::string(target), std::move(deflate), request.subprotocols, reply});
+    bool threw = false;
+    try {
+        core_.shared.on_upgrade(request, upgrade_reply(reply));
+    } catch (const std::exception& e) {
+        log(log_level::error, "upgrade hook threw for peer=%s: %s", peer_.c_str(), e.what());
+        threw = true;
+    } catch (...) {
+        log(log_level::error, "upgrade hook threw for peer=%s", peer_.c_str());
+        threw = true;
+    }
+    bool answered = false;
+    {
+        std::lock_guard lock(reply->mutex);
+        reply->in_hook = false;
+        answered = reply->st == upgrade_reply::shared::state::answered;
+    }
+    if (phase_ != phase::http) return;
+    if (threw) {
+        cancel_upgrade_wait();
+        reject_upgrade(500, "the application failed", {});
+        return;
+    }
+    if (answered) {
+        apply_upgrade_answer();
+        return;
+    }
+    if (const auto t = to_ms(core_.opts.handshake_timeout)) {
+        http_->deadline = uv_now(core_.loop) + t;
+    }
+    arm_timer();
+    update_reading();
+}
+
+void connection_impl::cancel_upgrade_wait() {
+    if (!upgrade_waiting()) return;
+    end_wait(*http_->wait->reply);
+    http_->wait.reset();
+}
+
+void connection_impl::apply_upgrade_answer() {
+    if (!upgrade_waiting() || phase_ != phase::http) return;
+    std::unique_ptr<upgrade_wait> wait = std::move(http_->wait);
+    bool accepted = false;
+    accept_options chosen;
+    int status = 500;
+    std::string body;
+    std::vector<name_value> headers;
+    {
+        auto& r = *wait->reply;
+        std::lock_guard lock(r.mutex);
+        r.st = upgrade_reply::shared::state::over;
+        r.conn = nullptr;
+        accepted = r.accepted;
+        chosen = std::move(r.accept);
+        status = r.status;
+        body = std::move(r.body);
+        headers = std::move(r.headers);
+    }
+    http_->deadline = 0;
+    if (!accepted) {
+        reject_upgrade(status, body, headers);
+        return;
+    }
+    protocol::handshake_result& result = wait->result;
+    if (!chosen.subprotocol.empty()) {
+        const auto& offered = wait->offered;
+        if (std::find(offered.begin(), offered.end(), chosen.subprotocol) == offered.end()) {
+            log(log_level::error, "upgrade hook chose subprotocol \"%s\", not offered by peer=%s",
+                chosen.subprotocol.c_str(), peer_.c_str());
+            reject_upgrade(500, "the application chose a subprotocol that was not offered", {});
+            return;
+        }
+        std::erase_if(result.headers, [](const protocol::owned_header& h) {
+            return strcasecmp(h.name.c_str(), "Sec-WebSocket-Protocol") == 0;
+        });
+        result.headers.push_back({"Sec-WebSocket-Protocol", chosen.subprotocol});
+        result.subprotocol = chosen.subprotocol;
+    }
+    if (!valid_headers(chosen.headers)) {
+        log(log_level::error, "upgrade hook added a malformed header for peer=%s", peer_.c_str());
+        reject_upgrade(500, "the application added a malformed header", {});
+        return;
+    }
+    for (auto& h : chosen.headers)
+        result.headers.push_back({std::move(h.name), std::move(h.value)});
+    state = std::move(chosen.state);
+    std::string held = std::move(http_->held_input);  // frames that came with the request
+    upgrade(result, wait->target, wait->deflate);
+    if (!held.empty() && phase_ == phase::websocket) {
+        handle_bytes(reinterpret_cast<std::uint8_t*>(held.data()), held.size());
+    }
+    request_flush();
+    if (phase_ != phase::closed) update_reading();
+}
+
+void connection_impl::reject_upgrade(int status, std::string_view body,
+                                     const std::vector<name_value>& headers) {
+    if (status < 400 || status > 599) status = 500;
+    std::vector<protocol::http_header> extra;
+    if (valid_headers(headers)) {
+        for (const auto& h : headers) extra.push_back({h.name, h.value});
+    } else {
+        log(log_level::error, "upgrade hook added a malformed header for peer=%s", peer_.c_str());
+        status = 500;
+        body = "the application added a malformed header";
+    }
+    core_.stats.count_rejection(status);
+    log(log_level::debug, "upgrade rejected by the application peer=%s status=%d", peer_.c_str(),
+        status);
+    respond(http::text_response(status, body, false, extra), false);
+}
+
 // After the session consumed input: act on a close it reached.
 void connection_impl::after_session_event() {
     if (phase_ == phase::websocket && session_->state() == protocol::session_state::closed) {
@@ -552,7 +712,13 @@ void connection_impl::request_flush() {
 
 void connection_impl::update_reading() {
     bool want = phase_ != phase::closed;
-    if (phase_ == phase::http) want = want && !sending_file() && http_->held_input.empty();
+    if (phase_ == phase::http) {
+        // While the application decides on an upgrade, reading goes on (a client that
+        // leaves must be noticed, so that a late answer finds it gone), holding what comes
+        // up to one read buffer's worth.
+        const std::size_t hold = upgrade_waiting() ? core_.read_buffer.size() : 1;
+        want = want && !sending_file() && http_->held_input.size() < hold;
+    }
     if (phase_ == phase::websocket) want = !user_paused_;
     transport_.set_reading(want);
 }
@@ -589,6 +755,18 @@ void connection_impl::handle_deadline() {
     if (phase_ == phase::closed) return;
     const auto now = uv_now(core_.loop);
     if (http_ && http_->deadline && now >= http_->deadline) {
+        if (upgrade_waiting()) {
+            if (end_wait(*http_->wait->reply)) {
+                apply_upgrade_answer();  // answered, its delivery still on the way
+            } else {
+                http_->wait.reset();
+                log(log_level::warn, "upgrade not answered in time peer=%s", peer_.c_str());
+                reject_upgrade(503, "the application did not answer in time", {});
+            }
+            arm_timer();
+            flush();
+            return;
+        }
         terminate("handshake timeout");
         return;
     }

@@ -18,6 +18,7 @@
 #include "protocol/extensions.hpp"
 #include "protocol/session.hpp"
 #include "server_core.hpp"
+#include "upgrade_wait.hpp"
 
 namespace sockeye::server_detail {
 
@@ -39,6 +40,8 @@ class connection_impl final : public sockeye::connection,
     void flush() { transport_.flush(); }
     // The loop's deadline timer calls this for a connection whose deadline came.
     static void on_deadline(net::deadline_entry& e);
+    // The application answered a waiting upgrade (on this loop, after the hook returned).
+    void apply_upgrade_answer();
 
     // sockeye::connection
     bool send(message_type type, std::span<const std::uint8_t> data) override;
@@ -69,6 +72,15 @@ class connection_impl final : public sockeye::connection,
 
     // What only the HTTP phase needs, freed on upgrade: a WebSocket connection, idle ones
     // above all, should not carry it.
+    // An upgrade that passed the protocol checks and waits for the application's hook.
+    struct upgrade_wait {
+        protocol::handshake_result result;
+        std::string target;
+        std::optional<protocol::deflate_params> deflate;
+        std::vector<std::string> offered;  // subprotocols the client offered
+        std::shared_ptr<upgrade_reply::shared> reply;
+    };
+
     struct http_state {
         explicit http_state(http::request_limits limits) : parser(limits) {}
         ~http_state();
@@ -77,14 +89,17 @@ class connection_impl final : public sockeye::connection,
         int file_fd = -1;
         std::uint64_t file_left = 0;
         bool keep_alive_after_file = false;
-        std::string held_input;      // pipelined bytes that wait for the file to finish
-        std::uint64_t deadline = 0;  // for the next request head (handshake_timeout)
+        std::string held_input;              // pipelined bytes that wait for the file to finish
+        std::uint64_t deadline = 0;          // for the next request head (handshake_timeout)
+        std::unique_ptr<upgrade_wait> wait;  // the upgrade hook's answer is awaited
     };
 
     bool sending_file() const noexcept { return http_ && http_->file_fd >= 0; }
     // No more requests are answered until the file is out and the output has room.
+    bool upgrade_waiting() const noexcept { return http_ && http_->wait; }
     bool http_blocked() const noexcept {
-        return sending_file() || transport_.buffered() > core_.opts.high_water_mark;
+        return sending_file() || upgrade_waiting() ||
+               transport_.buffered() > core_.opts.high_water_mark;
     }
     void stop_file() noexcept;
 
@@ -97,6 +112,10 @@ class connection_impl final : public sockeye::connection,
         const protocol::request_head& head, protocol::handshake_result& result);
     void upgrade(const protocol::handshake_result& result, std::string_view target,
                  const std::optional<protocol::deflate_params>& deflate);
+    void ask_application(protocol::handshake_result result, std::string_view target,
+                         std::optional<protocol::deflate_params> deflate);
+    void cancel_upgrade_wait();
+    void reject_upgrade(int status, std::string_view body, const std::vector<name_value>& headers);
     void respond(std::string bytes, bool keep_alive);
     void send_file_piece();
     void answer_held_input();

@@ -203,13 +203,16 @@ server_worker::server_worker(server_state& o) : server_core(o), owner(o) {
         const int c = w->commands.exchange(0);
         if (c & cmd_reload_tls) w->tls = w->owner.current_tls();
         if (c & cmd_shutdown) w->begin_shutdown();
+        w->mailbox->run_pending();
     });
     wakeup.data = this;
+    mailbox = std::make_shared<server_detail::loop_mailbox>(&wakeup);
     uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup));  // never what keeps the loop alive
     on_drained = [](server_core& core) { static_cast<server_worker&>(core).finish_shutdown(); };
 }
 
 server_worker::~server_worker() {
+    mailbox->close();  // answers and tasks from other threads now find the loop gone
     // Close whatever is left and let libuv run the close callbacks before freeing.
     uv_walk(
         loop,
@@ -355,6 +358,10 @@ server::server(server_options options, handlers h)
     : impl_(std::make_unique<impl>(std::move(options), std::move(h))) {}
 
 server::~server() = default;
+
+void server::on_upgrade(upgrade_hook hook) {
+    impl_->on_upgrade = std::move(hook);
+}
 
 void server::listen() {
     // A peer that vanished must cost an EPIPE on write, not the process.

@@ -9,7 +9,10 @@
 #include <memory>
 #include <vector>
 
+#include <sockeye/upgrade.hpp>
+
 #include "http_routes.hpp"
+#include "loop_mailbox.hpp"
 #include "metrics.hpp"
 #include "net/deadlines.hpp"
 #include "net/tls_context.hpp"
@@ -30,6 +33,7 @@ inline std::uint64_t to_ms(double seconds) {
 struct server_shared {
     server_options opts;
     handlers h;
+    upgrade_hook on_upgrade;  // empty: every valid upgrade is accepted
     protocol::server_handshake_options handshake;
     http_routes routes;
     metrics stats;
@@ -67,6 +71,8 @@ struct server_core {
     net::transport_shared transport_io;
     // Every connection's deadlines, on one libuv timer.
     net::loop_deadlines deadlines;
+    // Tasks from other threads for this loop (late upgrade answers, handles, post()).
+    std::shared_ptr<loop_mailbox> mailbox;
     // The TLS configuration new connections use (replaced on reload); null without TLS.
     std::shared_ptr<net::tls_context> tls;
 

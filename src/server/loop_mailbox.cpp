@@ -1,0 +1,35 @@
+#include "loop_mailbox.hpp"
+
+namespace sockeye::server_detail {
+
+bool loop_mailbox::post(std::function<void()> task) {
+    std::lock_guard lock(mutex_);
+    if (!open_) return false;
+    tasks_.push_back(std::move(task));
+    // Under the lock: close() cannot run between the check above and the wake-up, so the
+    // async handle is still alive here.
+    uv_async_send(wake_);
+    return true;
+}
+
+void loop_mailbox::run_pending() {
+    {
+        std::lock_guard lock(mutex_);
+        running_.swap(tasks_);
+    }
+    // Tasks run without the lock: they may post again (to this loop or another).
+    for (auto& t : running_) t();
+    running_.clear();
+}
+
+void loop_mailbox::close() {
+    std::vector<std::function<void()>> dropped;
+    {
+        std::lock_guard lock(mutex_);
+        open_ = false;
+        dropped.swap(tasks_);
+    }
+    // Destroyed outside the lock: a task's captures may post (and fail) as they go.
+}
+
+}  // namespace sockeye::server_detail

@@ -484,8 +484,14 @@ void connection_impl::ask_application(protocol::handshake_result result, std::st
     reply->mailbox = core_.mailbox;
     reply->conn = this;
     reply->in_hook = true;  // not shared with anyone yet
-    upgrade_request request =
-        make_upgrade_request(http_->parser, peer_, transport_.tls(), transport_.tls_server_name());
+    upgrade_request request;
+    if (const auto bad = make_upgrade_request(http_->parser, peer_, transport_.tls(),
+                                              transport_.tls_server_name(), request);
+        !bad.empty()) {
+        core_.stats.count_rejection(400);
+        respond(http::text_response(400, std::string(bad) + "\n", false), false);
+        return;
+    }
     http_->wait = std::make_unique<upgrade_wait>(upgrade_wait{
         std::move(result), std::string(target), std::move(deflate), request.subprotocols, reply});
     bool threw = false;

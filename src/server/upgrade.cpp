@@ -2,7 +2,9 @@
 #include <strings.h>
 
 #include "connection.hpp"
-#include "http/static_files.hpp"
+#include "http/cookies.hpp"
+#include "http/percent_decode.hpp"
+#include "http/query.hpp"
 #include "upgrade_wait.hpp"
 
 namespace sockeye {
@@ -109,29 +111,36 @@ bool upgrade_reply::pending() const {
 
 namespace sockeye::server_detail {
 
-upgrade_request make_upgrade_request(const http::request_parser& req, const std::string& peer,
-                                     bool tls, std::string server_name) {
-    upgrade_request r;
+std::string_view make_upgrade_request(const http::request_parser& req, const std::string& peer,
+                                      bool tls, std::string server_name, upgrade_request& r) {
     r.method = req.method();
     r.target = req.target();
-    const std::string_view target = r.target;
-    const auto q = target.find('?');
-    if (q != std::string_view::npos) {
-        std::string_view query = target.substr(q + 1);
-        r.query = query.substr(0, query.find('#'));
+    const http::target_parts parts = http::split_target(r.target);
+    r.query = parts.query;
+    // Decoded once: what the application compares is what the client meant.
+    if (!http::append_percent_decoded(parts.path, r.path)) {
+        return "malformed percent-encoding in the path";
     }
-    r.path = http::decode_target_path(target).path;
+    const auto query = http::parse_query(parts.query);
+    if (!query) return "malformed percent-encoding in the query";
+    r.query_params.reserve(query->size());
+    for (const auto p : *query)
+        r.query_params.push_back({std::string(p.name), std::string(p.value)});
     r.headers.reserve(req.header_count());
+    std::vector<http::cookie> cookies;
     for (std::size_t i = 0; i < req.header_count(); ++i) {
         const auto h = req.header(i);
         r.headers.push_back({std::string(h.name), std::string(h.value)});
         if (same_name(h.name, "Sec-WebSocket-Protocol")) split_list(h.value, r.subprotocols, false);
         if (same_name(h.name, "Sec-WebSocket-Extensions")) split_list(h.value, r.extensions, true);
+        if (same_name(h.name, "Cookie")) http::append_cookies(h.value, cookies);
     }
+    r.cookies.reserve(cookies.size());
+    for (const auto& c : cookies) r.cookies.push_back({std::string(c.name), std::string(c.value)});
     r.peer = peer;
     r.tls = tls;
     r.server_name = std::move(server_name);
-    return r;
+    return {};
 }
 
 bool end_wait(upgrade_reply::shared& s) {

@@ -40,9 +40,10 @@ struct upgrade_reply::shared {
 
 namespace sockeye::server_detail {
 
-// The request as the hook sees it, copied out of the parser (only when a hook is set).
-upgrade_request make_upgrade_request(const http::request_parser& req, const std::string& peer,
-                                     bool tls, std::string server_name);
+// Fills the request as the hook sees it, copied out of the parser (only when a hook is set).
+// Returns why the request can't be decoded (answered 400), or "" when it can.
+std::string_view make_upgrade_request(const http::request_parser& req, const std::string& peer,
+                                      bool tls, std::string server_name, upgrade_request& r);
 
 // Loop thread: ends the wait without an answer (timeout, client gone, shutdown). True if
 // an answer had already been given: the caller may still apply it.

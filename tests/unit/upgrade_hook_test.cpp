@@ -95,7 +95,8 @@ TEST(UpgradeHook, SeesTheWholeRequest) {
     const std::string head =
         exchange(s.port(), upgrade("/a%20b/c?x=1&y=two&x=3",
                                    "Sec-WebSocket-Protocol: chat, superchat\r\nX-Trace: one\r\n"
-                                   "x-trace: two\r\nSec-WebSocket-Extensions: permessage-deflate; "
+                                   "x-trace: two\r\nCookie: a=1; b=\"two "
+                                   "words\"\r\nSec-WebSocket-Extensions: permessage-deflate; "
                                    "client_max_window_bits, x-other\r\n"));
     EXPECT_EQ(head.rfind("HTTP/1.1 403 ", 0), 0u) << head;
     auto f = seen.get_future();
@@ -105,6 +106,11 @@ TEST(UpgradeHook, SeesTheWholeRequest) {
     EXPECT_EQ(r.target, "/a%20b/c?x=1&y=two&x=3");
     EXPECT_EQ(r.path, "/a b/c");
     EXPECT_EQ(r.query, "x=1&y=two&x=3");
+    ASSERT_EQ(r.query_params.size(), 3u);
+    EXPECT_EQ(r.query_param("x"), "1");
+    EXPECT_EQ(r.query_params[2].value, "3");
+    EXPECT_EQ(r.cookie("b"), "two words");
+    EXPECT_EQ(r.cookie("a"), "1");
     EXPECT_EQ(r.header("HOST"), "x");
     ASSERT_EQ(r.header_values("X-Trace").size(), 2u);
     EXPECT_EQ(r.header_values("X-Trace")[1], "two");
@@ -112,6 +118,19 @@ TEST(UpgradeHook, SeesTheWholeRequest) {
     EXPECT_EQ(r.extensions, (std::vector<std::string>{"permessage-deflate", "x-other"}));
     EXPECT_EQ(r.peer.rfind("127.0.0.1:", 0), 0u);
     EXPECT_FALSE(r.tls);
+}
+
+TEST(UpgradeHook, AMalformedQueryIs400BeforeTheHook) {
+    std::atomic<int> called{0};
+    running_server s({}, {}, [&](const upgrade_request&, upgrade_reply reply) {
+        called++;
+        reply.accept();
+    });
+    for (const char* target : {"/?token=%zz", "/a%2", "/?x=%"}) {
+        const std::string got = exchange(s.port(), upgrade(target));
+        EXPECT_EQ(got.rfind("HTTP/1.1 400 ", 0), 0u) << target << ": " << got;
+    }
+    EXPECT_EQ(called.load(), 0);
 }
 
 TEST(UpgradeHook, AcceptChoosesASubprotocolAndAddsHeaders) {

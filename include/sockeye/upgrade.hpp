@@ -6,6 +6,7 @@
 // handshake_timeout gets 503; if the client goes away first, a late answer does nothing.
 #pragma once
 #include <sockeye/connection.hpp>
+#include <sockeye/http.hpp>
 
 #include <functional>
 #include <memory>
@@ -16,34 +17,10 @@
 
 namespace sockeye {
 
-struct name_value {
-    std::string name;
-    std::string value;
-};
-
-// The upgrade request, owned: copy it to keep it past the hook.
-struct upgrade_request {
-    std::string method;                     // "GET"
-    std::string target;                     // as sent: path and query
-    std::string path;                       // percent-decoded path, without the query
-    std::string query;                      // as sent, after '?' (empty if none)
-    std::vector<name_value> headers;        // arrival order, names as sent, repeats kept
-    std::vector<name_value> query_params;   // decoded ('+' is a space), repeats kept in order
-    std::vector<name_value> cookies;        // from every Cookie header, in order
-    std::string peer;                       // "ip:port"
-    bool tls = false;                       // arrived over TLS
-    std::string server_name;                // TLS SNI; empty without TLS or SNI
+// The upgrade request: the HTTP request plus what the client offers for the WebSocket.
+struct upgrade_request : http_request {
     std::vector<std::string> subprotocols;  // offered (Sec-WebSocket-Protocol), in order
     std::vector<std::string> extensions;    // offered extension names, in order
-
-    // The first header with this name (case-insensitive), or nullopt.
-    std::optional<std::string_view> header(std::string_view name) const;
-    // Every value of the header, in arrival order.
-    std::vector<std::string_view> header_values(std::string_view name) const;
-    // The first query parameter with this (decoded, exact) name, or nullopt.
-    std::optional<std::string_view> query_param(std::string_view name) const;
-    // The first cookie with this name, or nullopt.
-    std::optional<std::string_view> cookie(std::string_view name) const;
 };
 
 struct accept_options {

@@ -140,9 +140,18 @@ struct request_parser::callbacks {
     // Pausing here is what makes feed() stop exactly at the end of the head.
     static int on_headers_complete(llhttp_t*) { return HPE_PAUSED; }
 
-    // Reached only while skipping a body: the pause marks where the next request begins.
+    // Reached only after a body (skipped or read): the pause marks where the next request
+    // begins.
     static int on_message_complete(llhttp_t* p) {
-        return self(p).state_ == state::skipping_body ? HPE_PAUSED : 0;
+        const state s = self(p).state_;
+        return s == state::skipping_body || s == state::reading_body ? HPE_PAUSED : 0;
+    }
+
+    static int on_body(llhttp_t* p, const char* at, std::size_t len) {
+        auto& rp = self(p);
+        if (rp.state_ == state::reading_body && rp.sink_ != nullptr)
+            rp.sink_(rp.sink_ctx_, at, len);
+        return 0;
     }
 
     static const llhttp_settings_t& settings() noexcept {
@@ -157,6 +166,7 @@ struct request_parser::callbacks {
             t.on_header_value_complete = on_header_value_complete;
             t.on_headers_complete = on_headers_complete;
             t.on_message_complete = on_message_complete;
+            t.on_body = on_body;
             return t;
         }();
         return s;
@@ -213,7 +223,9 @@ std::string_view request_parser::scan_line_endings(const char* p, std::size_t le
 request_parse_result request_parser::feed(const char* data, std::size_t len) {
     parser_.data = this;  // refreshed on every call, so the parser may be moved or copied
     if (state_ == state::failed) return error_;
-    if (state_ == state::complete) return {parse_status::head_complete, 0, 0, {}};
+    if (state_ == state::complete || state_ == state::reading_body || state_ == state::body_read) {
+        return {parse_status::head_complete, 0, 0, {}};
+    }
 
     std::size_t offset = 0;
     if (state_ == state::skipping_body) {
@@ -324,8 +336,37 @@ void request_parser::clear_head() noexcept {
     content_length_ = 0;
 }
 
+request_parse_result request_parser::feed_body(const char* data, std::size_t len, body_sink sink,
+                                               void* ctx) {
+    parser_.data = this;
+    if (state_ == state::failed) return error_;
+    if (state_ == state::body_read) return {parse_status::body_complete, 0, 0, {}};
+    if (state_ == state::complete) {
+        if (!has_body_) {
+            state_ = state::body_read;
+            return {parse_status::body_complete, 0, 0, {}};
+        }
+        llhttp_resume(&parser_);  // paused at the end of the head
+        state_ = state::reading_body;
+    }
+    if (state_ != state::reading_body) return {parse_status::need_more, 0, 0, {}};
+    sink_ = sink;
+    sink_ctx_ = ctx;
+    const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
+    sink_ = nullptr;
+    sink_ctx_ = nullptr;
+    if (err == HPE_OK) return {parse_status::need_more, len, 0, {}};
+    if (err != HPE_PAUSED) return fail_from_llhttp(err);
+    state_ = state::body_read;
+    const auto used = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data);
+    return {parse_status::body_complete, used, 0, {}};
+}
+
 void request_parser::reset() {
-    if (state_ == state::complete && has_body_) {
+    if (state_ == state::body_read) {
+        llhttp_reset(&parser_);
+        state_ = state::head;
+    } else if (state_ == state::complete && has_body_) {
         // Let llhttp walk over the body (it knows Content-Length and chunked framing);
         // on_message_complete pauses where the next request starts.
         llhttp_resume(&parser_);

@@ -3,9 +3,10 @@
 //
 // The parser stops at the end of the head. Whatever follows (WebSocket frames sent right
 // after an upgrade request, a pipelined request) is left to the caller, who learns from
-// `consumed` where the head ended. Bodies are never delivered: the server answers requests
-// with a body and closes. If the caller reset()s anyway, the body is skipped (llhttp knows
-// its framing) so body bytes are never mistaken for a new request.
+// `consumed` where the head ended. A body is read with feed_body() (llhttp removes the
+// chunked framing; pieces are views into the input, never copied), or, if the caller
+// reset()s without reading it, skipped (llhttp knows its framing) so body bytes are never
+// mistaken for a new request.
 //
 // Error statuses (the HTTP status the server should answer with, then close):
 //   400  anything malformed, and every request-smuggling shape: Content-Length together
@@ -44,7 +45,7 @@ struct request_limits {
     std::size_t max_headers = 100;
 };
 
-enum class parse_status : std::uint8_t { need_more, head_complete, error };
+enum class parse_status : std::uint8_t { need_more, head_complete, body_complete, error };
 
 struct request_parse_result {
     parse_status status = parse_status::need_more;
@@ -65,6 +66,14 @@ class request_parser {
     // parser holds the head until reset(); feeding more before that consumes nothing.
     // Errors are final: every later feed() repeats the same error.
     request_parse_result feed(const char* data, std::size_t len);
+
+    // Receives body bytes, pieces in place.
+    using body_sink = void (*)(void* ctx, const char* piece, std::size_t len);
+    // Reads the body of the request whose head is complete (has_body()), handing each
+    // piece of content to `sink`: need_more (all input used), body_complete (`consumed`
+    // bytes were the rest of the body; the next request follows), or error (400, a broken
+    // chunked framing). Call reset() after body_complete for the next request.
+    request_parse_result feed_body(const char* data, std::size_t len, body_sink sink, void* ctx);
 
     // Prepares for the next request on a keep-alive connection, keeping buffer capacity.
     // If the previous request had a body, the following feed() calls skip it first.
@@ -106,7 +115,14 @@ class request_parser {
   private:
     struct callbacks;  // the llhttp callbacks, defined in the .cpp
 
-    enum class state : std::uint8_t { head, skipping_body, complete, failed };
+    enum class state : std::uint8_t {
+        head,
+        skipping_body,
+        complete,
+        reading_body,
+        body_read,
+        failed
+    };
     request_parse_result fail(int status, std::string_view reason);
     request_parse_result fail_from_llhttp(llhttp_errno_t err);
     // Finds the bare LF and obs-fold that llhttp (built in its loose mode) lets through;
@@ -126,6 +142,8 @@ class request_parser {
     int cb_status_ = 0;
     std::string_view cb_reason_;
     request_parse_result error_;  // the sticky result once failed
+    body_sink sink_ = nullptr;    // feed_body()'s, while it runs
+    void* sink_ctx_ = nullptr;
 
     head_fields fields_;  // the target, then every header name and value
     head_fields::span target_;

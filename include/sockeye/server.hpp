@@ -6,6 +6,7 @@
 // See examples/ for a small chat server written against this header.
 #pragma once
 #include <sockeye/connection.hpp>
+#include <sockeye/http.hpp>
 #include <sockeye/upgrade.hpp>
 
 #include <cstdint>
@@ -80,6 +81,10 @@ class server {
     // Sets the upgrade hook (see <sockeye/upgrade.hpp>); call before listen(). Without
     // one, every upgrade that passes the protocol checks is accepted.
     void on_upgrade(upgrade_hook hook);
+    // Adds an HTTP route (see <sockeye/http.hpp>); call before listen(). Throws
+    // std::invalid_argument for a pattern that does not compile or can never match.
+    void route(std::string_view method, std::string_view pattern, route_handler handler,
+               route_options options = {});
     // Binds and listens; throws std::runtime_error with the reason on failure.
     void listen();
     // The bound port (after listen()).

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/escape.hpp"
+#include "http/query.hpp"
 #include "http/response.hpp"
 #include "log.hpp"
 #include "protocol/extensions.hpp"
@@ -112,6 +113,7 @@ void connection_impl::terminate(const char* why) {
     // nothing of the rest of that read may reach the application after on_close.
     if (session_) session_->stop();
     cancel_upgrade_wait();
+    abort_exchange();
     if (!was_closed) {
         const std::uint64_t in = transport_.bytes_in(), out = transport_.bytes_out();
         if (session_) {
@@ -153,6 +155,7 @@ void connection_impl::begin_close() {
     phase_ = phase::closing;
     stop_file();
     cancel_upgrade_wait();
+    abort_exchange();
     const auto now = uv_now(core_.loop);
     const auto t = std::max<std::uint64_t>(to_ms(core_.opts.close_timeout), 1);
     if (close_deadline_ == 0 || close_deadline_ > now + t) close_deadline_ = now + t;
@@ -225,6 +228,7 @@ void connection_impl::note_progress(std::uint64_t now) {
 void connection_impl::on_transport_drain() {
     send_deadline_ = 0;
     if (opened_ && phase_ == phase::websocket && core_.h.on_drain) core_.h.on_drain(*this);
+    if (phase_ == phase::http && http_->exchange) http_->exchange->drained();
 }
 
 void connection_impl::handle_bytes(std::uint8_t* data, std::size_t len) {
@@ -262,6 +266,27 @@ std::size_t connection_impl::handle_http(std::uint8_t* data, std::size_t len) {
     // Requests are answered only while the output has room: pipelined requests must not
     // pile up responses (each can be far larger than its request) for a peer not reading.
     while (used < len && phase_ == phase::http && !http_blocked()) {
+        if (http_->exchange) {  // a route's body: pieces go to the application in place
+            http_->in_exchange_call = true;
+            const auto r = http_->parser.feed_body(reinterpret_cast<const char*>(data + used),
+                                                   len - used, body_sink, this);
+            http_->in_exchange_call = false;
+            if (r.status == http::parse_status::error) {
+                log(log_level::debug, "bad request body peer=%s", peer_.c_str());
+                abort_exchange();
+                respond(http::text_response(r.http_status, std::string(r.reason) + "\n", false),
+                        false);
+                return len;
+            }
+            used += r.consumed;
+            if (r.status == http::parse_status::body_complete && !http_->exchange->too_large()) {
+                http_->in_exchange_call = true;
+                http_->exchange->body_complete();
+                http_->in_exchange_call = false;
+            }
+            after_exchange_event();
+            continue;
+        }
         const auto r = http_->parser.feed(reinterpret_cast<const char*>(data + used), len - used);
         if (r.status == http::parse_status::need_more) return len;
         if (r.status == http::parse_status::error) {
@@ -308,6 +333,10 @@ void connection_impl::handle_request() {
     }
     core_.stats.http_requests++;
     const http::request_parser& req = http_->parser;
+    if (core_.shared.app_routes.size() != 0 &&
+        start_route(req, req.keep_alive() && !core_.shutting_down)) {
+        return;
+    }
     const bool keep_alive = req.keep_alive() && !req.has_body() && !core_.shutting_down;
     http_answer a = core_.routes->answer(req, core_.stats, keep_alive);
     if (a.file_fd >= 0) {
@@ -444,6 +473,126 @@ void connection_impl::upgrade(const protocol::handshake_result& result, std::str
     opened_ = true;
     if (core_.h.on_open) core_.h.on_open(*this);
     request_flush();
+}
+
+// ---------------------------------------------------------------- application routes
+
+// A request to an application route: the handler gets an exchange that lives until the
+// response ended and the body was read. False when no route has this path (static files
+// and the built-in endpoints answer then).
+bool connection_impl::start_route(const http::request_parser& req, bool keep_alive) {
+    const auto path = http::split_target(req.target()).path;
+    http::route_params params;
+    const auto found = core_.shared.app_routes.find(req.method(), path, params);
+    switch (found.status) {
+        case http::route_status::not_found:
+            return false;
+        case http::route_status::bad_request:
+            respond(http::text_response(400, "malformed percent-encoding in the path\n", false),
+                    false);
+            return true;
+        case http::route_status::method_not_allowed:
+            respond(http::method_not_allowed_response(found.allow, keep_alive && !req.has_body()),
+                    keep_alive && !req.has_body());
+            return true;
+        case http::route_status::found:
+            break;
+    }
+    const app_route& route = core_.shared.app_handlers[found.handler];
+    if (route.options.max_body != 0 && req.content_length() > route.options.max_body) {
+        core_.stats.count_rejection(413);
+        respond(http::text_response(413, "request body too large\n", false), false);
+        return true;
+    }
+    http_request request;
+    if (const auto bad = make_http_request(req, peer_, transport_.tls(),
+                                           transport_.tls_server_name(), request);
+        !bad.empty()) {
+        respond(http::text_response(400, std::string(bad) + "\n", false), false);
+        return true;
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        request.params.push_back({std::string(params.name(i)), std::string(params.value(i))});
+    }
+    http_->exchange = std::make_unique<route_exchange>(
+        *this, std::move(request), req.method() == "HEAD", keep_alive, route.options.max_body);
+    http_->in_exchange_call = true;
+    try {
+        route.handler(*http_->exchange);
+    } catch (const std::exception& e) {
+        log(log_level::error, "route %s %s threw: %s", req.method().data(),
+            std::string(path).c_str(), e.what());
+        http_->exchange->fail();
+    } catch (...) {
+        log(log_level::error, "route handler threw");
+        http_->exchange->fail();
+    }
+    if (!req.has_body()) {  // the body's end is now: no bytes will come to say so
+        http_->parser.feed_body(nullptr, 0, body_sink, this);
+        http_->exchange->body_complete();
+    }
+    http_->in_exchange_call = false;
+    if (phase_ == phase::http) after_exchange_event();
+    return true;
+}
+
+void connection_impl::body_sink(void* ctx, const char* piece, std::size_t len) {
+    auto* c = static_cast<connection_impl*>(ctx);
+    if (c->http_ && c->http_->exchange) {
+        c->http_->exchange->deliver_body({reinterpret_cast<const std::uint8_t*>(piece), len});
+    }
+}
+
+void connection_impl::exchange_output(std::span<const std::uint8_t> a,
+                                      std::span<const std::uint8_t> b) {
+    if (phase_ != phase::http) return;
+    transport_.output().append(a, b);
+    request_flush();
+}
+
+void connection_impl::exchange_changed() {
+    if (phase_ != phase::http || http_->in_exchange_call) return;  // looked at on return
+    request_flush();  // the flusher calls after_exchange_event(), outside the exchange
+}
+
+// Acts on the exchange's state: too large a body, a finished exchange (next request or
+// close), reading on or off.
+void connection_impl::after_exchange_event() {
+    if (phase_ != phase::http || !http_->exchange || http_->in_exchange_call) return;
+    route_exchange& ex = *http_->exchange;
+    if (ex.too_large()) {
+        const bool began = ex.began();
+        abort_exchange();
+        core_.stats.count_rejection(413);
+        if (began) {
+            terminate("request body too large");
+        } else {
+            respond(http::text_response(413, "request body too large\n", false), false);
+        }
+        return;
+    }
+    if (ex.ended()) {
+        // Done. A response that ended before its body was read closes the connection: the
+        // rest of the body must never be parsed as a request.
+        const bool keep = ex.keep_alive() && ex.body_done();
+        http_->exchange.reset();
+        if (!keep) {
+            begin_close();
+            return;
+        }
+        finish_response();
+        answer_held_input();
+        return;
+    }
+    if (!http_blocked()) answer_held_input();
+    update_reading();
+}
+
+// The client is gone (or the connection ends) while a route's exchange is open.
+void connection_impl::abort_exchange() {
+    if (!http_ || !http_->exchange) return;
+    std::unique_ptr<route_exchange> ex = std::move(http_->exchange);
+    ex->abort();
 }
 
 // ---------------------------------------------------------------- the upgrade hook

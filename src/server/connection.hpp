@@ -17,6 +17,8 @@
 #include "net/transport.hpp"
 #include "protocol/extensions.hpp"
 #include "protocol/session.hpp"
+#include "http_request_view.hpp"
+#include "route_exchange.hpp"
 #include "server_core.hpp"
 #include "upgrade_wait.hpp"
 
@@ -37,11 +39,20 @@ class connection_impl final : public sockeye::connection,
     // Graceful shutdown: WebSocket peers get close 1001, idle HTTP connections are closed.
     void shutdown_for_server();
     // Writes whatever output is pending (called for dirty connections).
-    void flush() { transport_.flush(); }
+    void flush() {
+        if (http_ && http_->exchange) after_exchange_event();
+        transport_.flush();
+    }
     // The loop's deadline timer calls this for a connection whose deadline came.
     static void on_deadline(net::deadline_entry& e);
     // The application answered a waiting upgrade (on this loop, after the hook returned).
     void apply_upgrade_answer();
+
+    // For the route exchange: response bytes, and a change worth looking at (ended,
+    // paused, resumed) that the connection acts on once it is safe to.
+    void exchange_output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+    void exchange_changed();
+    int http_minor_version() const noexcept { return http_ ? http_->parser.version_minor() : 1; }
 
     // sockeye::connection
     bool send(message_type type, std::span<const std::uint8_t> data) override;
@@ -92,13 +103,22 @@ class connection_impl final : public sockeye::connection,
         std::string held_input;              // pipelined bytes that wait for the file to finish
         std::uint64_t deadline = 0;          // for the next request head (handshake_timeout)
         std::unique_ptr<upgrade_wait> wait;  // the upgrade hook's answer is awaited
+        std::unique_ptr<route_exchange> exchange;  // an application route's request
+        bool in_exchange_call = false;  // inside the route handler or the body parser
     };
 
     bool sending_file() const noexcept { return http_ && http_->file_fd >= 0; }
     // No more requests are answered until the file is out and the output has room.
     bool upgrade_waiting() const noexcept { return http_ && http_->wait; }
+    // The next bytes are not for the parser yet: a route's response is still going (or
+    // its body is paused).
+    bool exchange_blocks() const noexcept {
+        if (!http_ || !http_->exchange) return false;
+        const auto& ex = *http_->exchange;
+        return ex.body_done() ? true : ex.body_paused();
+    }
     bool http_blocked() const noexcept {
-        return sending_file() || upgrade_waiting() ||
+        return sending_file() || upgrade_waiting() || exchange_blocks() ||
                transport_.buffered() > core_.opts.high_water_mark;
     }
     void stop_file() noexcept;
@@ -115,6 +135,10 @@ class connection_impl final : public sockeye::connection,
     void ask_application(protocol::handshake_result result, std::string_view target,
                          std::optional<protocol::deflate_params> deflate);
     void cancel_upgrade_wait();
+    bool start_route(const http::request_parser& req, bool keep_alive);
+    void after_exchange_event();
+    void abort_exchange();
+    static void body_sink(void* ctx, const char* piece, std::size_t len);
     void reject_upgrade(int status, std::string_view body, const std::vector<name_value>& headers);
     void respond(std::string bytes, bool keep_alive);
     void send_file_piece();

@@ -363,6 +363,16 @@ void server::on_upgrade(upgrade_hook hook) {
     impl_->on_upgrade = std::move(hook);
 }
 
+void server::route(std::string_view method, std::string_view pattern, route_handler handler,
+                   route_options options) {
+    std::string error;
+    if (!impl_->app_routes.add(method, pattern, impl_->app_handlers.size(), error)) {
+        throw std::invalid_argument("route " + std::string(method) + " " + std::string(pattern) +
+                                    ": " + error);
+    }
+    impl_->app_handlers.push_back({std::move(handler), options});
+}
+
 void server::listen() {
     // A peer that vanished must cost an EPIPE on write, not the process.
     std::signal(SIGPIPE, SIG_IGN);

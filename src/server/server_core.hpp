@@ -11,6 +11,7 @@
 
 #include <sockeye/upgrade.hpp>
 
+#include "http/route_pattern.hpp"
 #include "http_routes.hpp"
 #include "loop_mailbox.hpp"
 #include "metrics.hpp"
@@ -28,12 +29,19 @@ inline std::uint64_t to_ms(double seconds) {
     return seconds <= 0 ? 0 : static_cast<std::uint64_t>(seconds * 1000.0 + 0.5);
 }
 
+struct app_route {
+    route_handler handler;
+    route_options options;
+};
+
 // What every event loop of one server shares: configuration, handlers, counters.
 // Read-only while loops run, except the atomics.
 struct server_shared {
     server_options opts;
     handlers h;
     upgrade_hook on_upgrade;  // empty: every valid upgrade is accepted
+    http::route_table app_routes;         // the application's routes, before static files
+    std::vector<app_route> app_handlers;  // indexed by the table's handler numbers
     protocol::server_handshake_options handshake;
     http_routes routes;
     metrics stats;

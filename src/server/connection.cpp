@@ -505,8 +505,8 @@ bool connection_impl::start_route(const http::request_parser& req, bool keep_ali
         return true;
     }
     http_request request;
-    if (const auto bad = make_http_request(req, peer_, transport_.tls(),
-                                           transport_.tls_server_name(), request);
+    if (const auto bad =
+            make_http_request(req, peer_, transport_.tls(), transport_.tls_server_name(), request);
         !bad.empty()) {
         respond(http::text_response(400, std::string(bad) + "\n", false), false);
         return true;

@@ -13,11 +13,11 @@
 
 #include "common/message_delivery.hpp"
 #include "http/request_parser.hpp"
+#include "http_request_view.hpp"
 #include "net/deadlines.hpp"
 #include "net/transport.hpp"
 #include "protocol/extensions.hpp"
 #include "protocol/session.hpp"
-#include "http_request_view.hpp"
 #include "route_exchange.hpp"
 #include "server_core.hpp"
 #include "upgrade_wait.hpp"
@@ -104,7 +104,7 @@ class connection_impl final : public sockeye::connection,
         std::uint64_t deadline = 0;          // for the next request head (handshake_timeout)
         std::unique_ptr<upgrade_wait> wait;  // the upgrade hook's answer is awaited
         std::unique_ptr<route_exchange> exchange;  // an application route's request
-        bool in_exchange_call = false;  // inside the route handler or the body parser
+        bool in_exchange_call = false;             // inside the route handler or the body parser
     };
 
     bool sending_file() const noexcept { return http_ && http_->file_fd >= 0; }

@@ -14,8 +14,9 @@ namespace {
 bool is_token(std::string_view s) noexcept {
     if (s.empty()) return false;
     for (const unsigned char c : s) {
-        if (c <= 32 || c >= 127 || std::string_view("\"(),/:;<=>?@[\\]{}").find(static_cast<char>(c)) !=
-                                       std::string_view::npos)
+        if (c <= 32 || c >= 127 ||
+            std::string_view("\"(),/:;<=>?@[\\]{}").find(static_cast<char>(c)) !=
+                std::string_view::npos)
             return false;
     }
     return true;
@@ -166,9 +167,10 @@ bool route_exchange::begin_response(int status, std::vector<name_value> headers,
     http::append_date_header(head, "Date", std::time(nullptr));
     for (const auto& h : headers) http::append_header(head, h.name, h.value);
     if (status != 204 && status != 304) {
-        if (length) {
-            http::append_header(head, "Content-Length", *length);
-            left_ = *length;
+        if (length.has_value()) {
+            const std::uint64_t n = length.value_or(0);  // (GCC 12 misreads *length here)
+            http::append_header(head, "Content-Length", n);
+            left_ = n;
         } else if (http10) {
             keep_alive_ = false;  // no chunked in HTTP/1.0: the end of the body is the close
         } else {

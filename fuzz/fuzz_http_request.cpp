@@ -1,7 +1,10 @@
 // libFuzzer target for the HTTP request parser: arbitrary bytes, fed in two pieces split
 // where the first byte says, then every complete head is turned into the handshake's
 // view and the parser moves on to the next pipelined request. Must never crash, and the
-// parser's promises (consumed within bounds, head within the limit) must hold.
+// parser's promises (consumed within bounds, head within the limit) must hold. When the
+// first byte's top bit is set, bodies are read with feed_body() (as application routes
+// do) instead of skipped: every piece must lie inside the input, and a Content-Length
+// body must deliver exactly that many bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -27,11 +30,24 @@ std::size_t touch(std::string_view s) {
     return sum;
 }
 
+struct body_count {
+    const char* begin;
+    const char* end;
+    std::uint64_t bytes = 0;
+};
+
+void count_piece(void* ctx, const char* piece, std::size_t n) {
+    auto& c = *static_cast<body_count*>(ctx);
+    check(piece >= c.begin && piece + n <= c.end);
+    c.bytes += n;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
-    const std::size_t split = data[0] % size;  // 0..size-1 bytes go in the first piece
+    const bool read_bodies = (data[0] & 0x80) != 0;
+    const std::size_t split = (data[0] & 0x7f) % size;  // bytes in the first piece
     const char* bytes = reinterpret_cast<const char*>(data + 1);
     const std::size_t len = size - 1;
     const std::size_t first = split < len ? split : len;
@@ -65,9 +81,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             sink = sink + sockeye::protocol::validate_upgrade(head, {}).headers.size();
         }
         sink = sink + sockeye::http::decode_target_path(head.target).path.size();
-        parser.reset();
         pieces[i] += r.consumed;
         sizes[i] -= r.consumed;
+        if (read_bodies) {
+            body_count count{bytes, bytes + len};
+            bool complete = false;
+            while (i < 2) {
+                const auto b = parser.feed_body(pieces[i], sizes[i], count_piece, &count);
+                check(b.consumed <= sizes[i]);
+                if (b.status == parse_status::error) return 0;
+                pieces[i] += b.consumed;
+                sizes[i] -= b.consumed;
+                if (b.status == parse_status::body_complete) {
+                    complete = true;
+                    break;
+                }
+                ++i;
+            }
+            if (!complete) return 0;
+            if (!parser.chunked()) check(count.bytes == parser.content_length());
+        }
+        parser.reset();
     }
     return 0;
 }

@@ -150,6 +150,8 @@ command_runner add_serve_command(CLI::App& app) {
                      "Whole messages shorter than this many bytes are sent uncompressed")
         ->capture_default_str();
     serve->add_flag("--reject-empty", o.reject_empty, "Close (1008) on empty data messages");
+    serve->add_flag("--no-builtin-endpoints{false}", o.builtin_endpoints,
+                    "Do not answer /healthz and /metrics");
     serve->add_option("--log-level", level, "debug, info, warn, error or off")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));

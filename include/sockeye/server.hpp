@@ -68,6 +68,7 @@ struct server_options {
     } compression;
 
     bool reject_empty = false;  // empty data messages are closed with 1008
+    bool builtin_endpoints = true;  // answer GET /healthz and /metrics (after the routes)
     log_level log = log_level::info;
 };
 

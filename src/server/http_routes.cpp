@@ -38,8 +38,8 @@ http_answer http_routes::answer_get(const http::request_parser& req, const metri
         return a;
     }
     const std::string_view path = target_path_only(req.target());
-    if (path == "/healthz") return text(200, "ok\n");
-    if (path == "/metrics") {
+    if (builtins && path == "/healthz") return text(200, "ok\n");
+    if (builtins && path == "/metrics") {
         const std::string body = stats.render();
         std::string head;
         http::append_status_line(head, 200);

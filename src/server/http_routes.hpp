@@ -20,6 +20,7 @@ struct http_answer {
 struct http_routes {
     http::static_root root{std::string_view{}};
     std::string ws_path;  // empty: WebSocket on any path
+    bool builtins = true;  // answer /healthz and /metrics
 
     // GET and HEAD get the same head; HEAD never gets a body or a file.
     http_answer answer(const http::request_parser& req, const metrics& stats,

@@ -113,6 +113,7 @@ struct server_state : server_shared {
         handshake.subprotocols = opts.subprotocols;
         routes.root = http::static_root(opts.web_root);
         routes.ws_path = opts.ws_path;
+        routes.builtins = opts.builtin_endpoints;
         server_detail::set_log_level(opts.log);
         if (!opts.tls_cert.empty() || !opts.tls_key.empty()) {
             if (opts.tls_cert.empty() || opts.tls_key.empty()) {

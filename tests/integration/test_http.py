@@ -311,3 +311,12 @@ class StaticFilesTest(ServerTestCase):
 
 if __name__ == "__main__":
     main()
+
+
+class BuiltinEndpointsOffTest(ServerTestCase):
+    server_flags = ("--no-builtin-endpoints",)
+
+    def test_healthz_and_metrics_are_not_answered(self):
+        # Without the built-ins the paths are the static root's: the demo page has neither.
+        for path in ("/healthz", "/metrics"):
+            self.assertEqual(http_get(self.server.port, path).status, 404, path)

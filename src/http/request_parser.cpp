@@ -1,5 +1,7 @@
 #include "http/request_parser.hpp"
 
+#include "protocol/http_tokens.hpp"
+
 #include <algorithm>
 #include <new>
 
@@ -27,10 +29,7 @@ bool is_token(std::string_view s) noexcept {
 // RFC 9110 §5.5: field-value bytes are HTAB, SP, VCHAR and obs-text; never NUL, CR, LF or
 // other controls. llhttp already enforces this; checking again is cheap insurance.
 bool is_valid_field_value(std::string_view s) noexcept {
-    return std::all_of(s.begin(), s.end(), [](char ch) {
-        const auto c = static_cast<unsigned char>(ch);
-        return c == '\t' || (c >= 0x20 && c != 0x7f);
-    });
+    return protocol::is_field_value(s);
 }
 
 // RFC 9112 §3.2: the target is visible ASCII only. llhttp in loose mode also lets TAB, FF

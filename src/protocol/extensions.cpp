@@ -1,5 +1,7 @@
 #include "extensions.hpp"
 
+#include "http_tokens.hpp"
+
 #include <algorithm>
 #include <cstddef>
 #include <string>
@@ -11,18 +13,7 @@ namespace {
 
 // ---- the grammar of RFC 6455 §9.1 over RFC 2616's token, quoted-string and #rule ----
 
-// tchar (RFC 7230 §3.2.6, unchanged from RFC 2616's token): any visible ASCII character
-// except the separators.
-constexpr std::string_view tchar_symbols = "!#$%&'*+-.^_`|~";
-
-constexpr bool is_tchar(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           tchar_symbols.find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-    return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
+// tchar and token: protocol/http_tokens.hpp (RFC 7230 §3.2.6, unchanged from RFC 2616).
 
 // Walks one header value. RFC 2616's "implied *LWS" allows spaces and tabs between any two
 // tokens or separators; obs-fold line breaks never reach us (the HTTP parser unfolds).

@@ -1,5 +1,7 @@
 #include "handshake.hpp"
 
+#include "http_tokens.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -57,16 +59,6 @@ bool list_contains(std::string_view list, std::string_view token, bool case_sens
         if (comma == std::string_view::npos) return false;
         list.remove_prefix(comma + 1);
     }
-}
-
-// An HTTP token character (RFC 7230 §3.2.6), for checking what we put on the wire.
-constexpr bool is_tchar(char c) noexcept {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-    return std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-    return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
 }
 
 bool is_base64_char(char c) noexcept {

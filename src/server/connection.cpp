@@ -12,6 +12,7 @@
 #include "http/response.hpp"
 #include "log.hpp"
 #include "protocol/extensions.hpp"
+#include "protocol/http_tokens.hpp"
 
 namespace sockeye::server_detail {
 
@@ -599,25 +600,10 @@ void connection_impl::abort_exchange() {
 
 namespace {
 
-bool is_token(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (const unsigned char c : s) {
-        if (c <= 32 || c >= 127 || std::strchr("\"(),/:;<=>?@[\\]{}", c)) return false;
-    }
-    return true;
-}
-
-bool is_field_value(std::string_view s) noexcept {
-    for (const unsigned char c : s) {
-        if ((c < 32 && c != '\t') || c == 127) return false;
-    }
-    return true;
-}
-
 // Headers an application adds must not be able to split the response.
 bool valid_headers(const std::vector<name_value>& headers) noexcept {
     for (const auto& h : headers) {
-        if (!is_token(h.name) || !is_field_value(h.value)) return false;
+        if (!protocol::is_token(h.name) || !protocol::is_field_value(h.value)) return false;
     }
     return true;
 }

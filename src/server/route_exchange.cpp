@@ -6,28 +6,11 @@
 #include "http/response.hpp"
 #include "http_request_view.hpp"
 #include "log.hpp"
+#include "protocol/http_tokens.hpp"
 
 namespace sockeye::server_detail {
 
 namespace {
-
-bool is_token(std::string_view s) noexcept {
-    if (s.empty()) return false;
-    for (const unsigned char c : s) {
-        if (c <= 32 || c >= 127 ||
-            std::string_view("\"(),/:;<=>?@[\\]{}").find(static_cast<char>(c)) !=
-                std::string_view::npos)
-            return false;
-    }
-    return true;
-}
-
-bool is_field_value(std::string_view s) noexcept {
-    for (const unsigned char c : s) {
-        if ((c < 32 && c != '\t') || c == 127) return false;
-    }
-    return true;
-}
 
 // Framing is the server's: an application header must not contradict it.
 bool is_framing_header(std::string_view name) noexcept {
@@ -152,7 +135,8 @@ bool route_exchange::begin_response(int status, std::vector<name_value> headers,
         broken_ = true;
     }
     for (const auto& h : headers) {
-        if (!is_token(h.name) || !is_field_value(h.value) || is_framing_header(h.name)) {
+        if (!protocol::is_token(h.name) || !protocol::is_field_value(h.value) ||
+            is_framing_header(h.name)) {
             log(log_level::error, "route added header \"%s\": not allowed, sending 500",
                 h.name.c_str());
             return respond(500, "the application added a malformed header\n", {},

@@ -15,8 +15,11 @@ bool handle_block::post_task(std::size_t queued, Task task) {
     // The task keeps the block alive; the connection may be long gone when it runs.
     const bool posted =
         mailbox_->post([b = shared_from_this(), queued, task = std::move(task)]() mutable {
-            b->queued_.fetch_sub(queued, std::memory_order_relaxed);
             if (b->conn_) task(*b->conn_);
+            // The bytes move from "queued" to the mirror at once, so that other threads
+            // never see them counted nowhere (the task may have ended the connection).
+            if (b->conn_) b->note_buffered(b->conn_->buffered_amount());
+            b->queued_.fetch_sub(queued, std::memory_order_relaxed);
         });
     if (!posted) queued_.fetch_sub(queued, std::memory_order_relaxed);
     return posted;

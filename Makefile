@@ -40,10 +40,10 @@ test-sanitize: test-deps
 TSAN_DIR ?= build-tsan
 test-tsan: test-deps
 	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKEYE_TSAN=ON -DSOCKEYE_BENCH=OFF
-	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS) --target sockeye
+	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS) --target sockeye sockeye_unit_tests ticker
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  SOCKEYE_EXTRA_FLAGS="--threads 2" ctest --output-on-failure -LE heavy \
-	  -R 'integration\.(echo|tls|concurrency|shutdown|timeouts|protocol_errors|deflate|http)'
+	  -R 'integration\.(echo|tls|concurrency|shutdown|timeouts|protocol_errors|deflate|http|ticker)|^Handles'
 
 # Each libFuzzer target for FUZZ_SECONDS, starting from the seed corpus in fuzz/corpus/.
 fuzz: deps

@@ -10,9 +10,10 @@
 #include <string_view>
 #include <utility>
 
-namespace sockeye {
+#include <sockeye/handle.hpp>
+#include <sockeye/message_type.hpp>
 
-enum class message_type : std::uint8_t { text = 1, binary = 2 };
+namespace sockeye {
 
 // One application object of any type, owned: what an application keeps per connection
 // (the user, a room) without void* casts. Movable, not copyable; get<T>() is null unless
@@ -96,7 +97,10 @@ class connection {
     virtual const std::string& subprotocol() const = 0;
     virtual const std::string& path() const = 0;  // request target of the upgrade
     virtual const std::string& peer() const = 0;  // "ip:port"
-    void* user_data = nullptr;                    // free for the application
+    // A handle other threads may keep and use (see <sockeye/handle.hpp>); call on the
+    // loop. Empty where a side does not support handles (the client, for now).
+    virtual connection_handle handle() { return {}; }
+    void* user_data = nullptr;  // free for the application
     // The application's object for this connection (set when accepting the upgrade, or
     // any time on the loop); destroyed after on_close returns.
     app_state state;

@@ -9,6 +9,7 @@
 #include <sockeye/http.hpp>
 #include <sockeye/upgrade.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -72,6 +73,13 @@ struct server_options {
     log_level log = log_level::info;
 };
 
+// Names a timer of server::set_timer; empty (false) when the timer could not be set.
+struct timer_id {
+    std::uint64_t value = 0;
+    explicit operator bool() const noexcept { return value != 0; }
+    friend bool operator==(timer_id, timer_id) = default;
+};
+
 class server {
   public:
     server(server_options options, handlers h);
@@ -102,6 +110,24 @@ class server {
     // Starts a graceful shutdown from inside a handler: stop accepting, close every
     // WebSocket with 1001, wait up to close_timeout, then run() returns.
     void shutdown();
+
+    // Working with the loops from any thread. Functions run on a loop, so they must not
+    // block or throw, like handlers; posts are FIFO per loop. All return false (or an
+    // empty timer_id) once shutdown has begun or run() has returned.
+
+    // Runs fn on one loop, later: the loops take turns (round-robin).
+    bool post(std::function<void()> fn);
+    // Runs a copy of fn on every loop. False if any could not be posted.
+    bool post_to_all(std::function<void()> fn);
+    // Runs fn after `delay`, then every `repeat` (zero: once), until cancel_timer(). Called
+    // on a loop's thread (from a handler) the timer runs on that loop, else the loops take
+    // turns. A timer runs until cancelled or the server ends; shutdown does not wait for it.
+    timer_id set_timer(std::chrono::milliseconds delay, std::chrono::milliseconds repeat,
+                       std::function<void()> fn);
+    // Stops a timer. On the timer's loop it acts at once: fn runs no more, and the result
+    // says whether the timer was still set. From another thread the cancel is posted: a
+    // run of fn already under way may still finish (true means the cancel was posted).
+    bool cancel_timer(timer_id id);
 
   private:
     struct impl;

@@ -193,6 +193,7 @@ void transport::flush_after(bool progress) {
     }
     if (output_.empty()) output_.release();
     if (tls_ && tls_->cipher.empty()) tls_->cipher.release();
+    handler_.on_transport_flushed();
 }
 
 std::size_t transport::kernel_queued() const noexcept {

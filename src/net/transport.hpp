@@ -36,6 +36,9 @@ class transport_handler {
     virtual void on_transport_congested() {}
     // Unsent output fell below the low-water mark after being above the high-water mark.
     virtual void on_transport_drain() {}
+    // A flush ended (after a write completed, a read's corked output, or flush()): the
+    // owner may look at buffered() now. Called often: keep it cheap.
+    virtual void on_transport_flushed() {}
     // The handle is closed; the owner may free the transport now.
     virtual void on_transport_closed() = 0;
 };

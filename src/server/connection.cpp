@@ -51,6 +51,7 @@ connection_impl::connection_impl(server_core& core)
 
 connection_impl::~connection_impl() {
     core_.deadlines.cancel(*this);  // terminate() did already; the heap must never dangle
+    release_handle();               // likewise: a handle must never reach a freed connection
 }
 
 connection_impl::http_state::~http_state() {
@@ -110,6 +111,8 @@ void connection_impl::start() {
 void connection_impl::terminate(const char* why) {
     const bool was_closed = phase_ == phase::closed;
     phase_ = phase::closed;
+    // Before on_close: what other threads post from now on (or posted already) is dropped.
+    release_handle();
     // Should this ever run inside the session's parsing (a handler ending the connection),
     // nothing of the rest of that read may reach the application after on_close.
     if (session_) session_->stop();

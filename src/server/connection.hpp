@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/message_delivery.hpp"
+#include "handle_block.hpp"
 #include "http/request_parser.hpp"
 #include "http_request_view.hpp"
 #include "net/deadlines.hpp"
@@ -66,6 +67,10 @@ class connection_impl final : public sockeye::connection,
     const std::string& subprotocol() const override { return subprotocol_; }
     const std::string& path() const override { return path_; }
     const std::string& peer() const override { return peer_; }
+    connection_handle handle() override;  // connection_handle.cpp
+
+    // The connection ended (or its loop is going away): its handles find it gone.
+    void release_handle() noexcept;
 
     connection_impl* prev_ = nullptr;  // server_core's list
     connection_impl* next_ = nullptr;
@@ -163,6 +168,7 @@ class connection_impl final : public sockeye::connection,
     void on_transport_congested() override;
     void on_transport_drain() override;
     void on_transport_closed() override;
+    void on_transport_flushed() override;
 
     // protocol::session_handler
     void on_message_begin(protocol::message_type type) override;
@@ -183,6 +189,9 @@ class connection_impl final : public sockeye::connection,
     bool dirty_ = false;
     bool in_empty_ = true;  // the message being received has no bytes so far (--reject-empty)
     std::uint16_t final_code_ = 1006;
+    // Shared with the handles given out; null until the first handle() (idle connections
+    // pay this pointer only). The block's `self` keeps it alive while this points to it.
+    handle_block* handle_ = nullptr;
 
     std::unique_ptr<http_state> http_;  // freed once upgraded
     std::optional<protocol::session> session_;

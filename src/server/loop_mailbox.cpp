@@ -2,6 +2,23 @@
 
 namespace sockeye::server_detail {
 
+namespace {
+// The mailbox of the loop this thread is running, if any.
+thread_local const loop_mailbox* running_here = nullptr;
+}  // namespace
+
+bool loop_mailbox::on_loop_thread() const noexcept {
+    return running_here == this;
+}
+
+loop_mailbox::loop_scope::loop_scope(const loop_mailbox& m) noexcept : previous_(running_here) {
+    running_here = &m;
+}
+
+loop_mailbox::loop_scope::~loop_scope() {
+    running_here = previous_;
+}
+
 bool loop_mailbox::post(std::function<void()> task) {
     std::lock_guard lock(mutex_);
     if (!open_) return false;

@@ -23,6 +23,21 @@ class loop_mailbox {
     void run_pending();
     // The loop, before its async handle closes: later posts fail; queued tasks are dropped.
     void close();
+    // True on the thread that is running this mailbox's loop right now.
+    bool on_loop_thread() const noexcept;
+
+    // Marks the calling thread as running `m`'s loop while it lives (around uv_run), so
+    // that code called from any thread can tell whether it may act on the loop directly.
+    class loop_scope {
+      public:
+        explicit loop_scope(const loop_mailbox& m) noexcept;
+        ~loop_scope();
+        loop_scope(const loop_scope&) = delete;
+        loop_scope& operator=(const loop_scope&) = delete;
+
+      private:
+        const loop_mailbox* previous_;
+    };
 
   private:
     std::mutex mutex_;

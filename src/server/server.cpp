@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "app_timers.hpp"
 #include "connection.hpp"
 #include "log.hpp"
 #include "server_core.hpp"
@@ -78,6 +79,8 @@ struct server_worker : server_core {
     uv_timer_t shutdown_timer{};
     uv_async_t wakeup{};
     std::atomic<int> commands{0};
+    server_detail::app_timers timers{&loop_storage};  // server::set_timer's, on this loop
+    std::size_t index = 0;                            // in server_state::workers
     bool listening = false;
     std::uint64_t last_accept_warning = 0;
     std::thread thread;
@@ -104,6 +107,10 @@ struct server_state : server_shared {
     bool signals_installed = false;
     int signals_seen = 0;
     std::uint16_t bound_port = 0;
+    // Set when shutdown begins: server::post and set_timer refuse from then on.
+    std::atomic<bool> stopping{false};
+    std::atomic<std::size_t> next_loop{0};     // round-robin for post() and set_timer()
+    std::atomic<std::uint64_t> next_timer{0};  // timer ids: sequence * loops + loop index
     std::vector<std::unique_ptr<server_worker>> workers;
 
     server_state(server_options o, handlers hs) {
@@ -124,7 +131,10 @@ struct server_state : server_shared {
                 tls->fingerprint().c_str());
         }
         const unsigned n = opts.threads == 0 ? 1 : opts.threads;
-        for (unsigned i = 0; i < n; ++i) workers.push_back(std::make_unique<server_worker>(*this));
+        for (unsigned i = 0; i < n; ++i) {
+            workers.push_back(std::make_unique<server_worker>(*this));
+            workers.back()->index = i;
+        }
     }
 
     ~server_state() {
@@ -165,7 +175,16 @@ struct server_state : server_shared {
     }
 
     void shutdown_all() {
+        stopping.store(true);
         for (auto& w : workers) w->post(cmd_shutdown);
+    }
+
+    // The loop whose thread this is, if any; else the next one in turn.
+    server_worker& pick_loop() {
+        for (auto& w : workers) {
+            if (w->mailbox->on_loop_thread()) return *w;
+        }
+        return *workers[next_loop.fetch_add(1, std::memory_order_relaxed) % workers.size()];
     }
 
     static void on_signal(uv_signal_t* s, int signum) {
@@ -214,6 +233,10 @@ server_worker::server_worker(server_state& o) : server_core(o), owner(o) {
 
 server_worker::~server_worker() {
     mailbox->close();  // answers and tasks from other threads now find the loop gone
+    // Connections still here (the shutdown backstop gave up on them) are not ended one by
+    // one: their handles must find them gone all the same.
+    for (auto* c = connections; c != nullptr; c = c->next_) c->release_handle();
+    timers.close_all();  // freed by the close callbacks run below
     // Close whatever is left and let libuv run the close callbacks before freeing.
     uv_walk(
         loop,
@@ -415,9 +438,16 @@ int server::run() {
     impl& s = *impl_;
     for (std::size_t i = 1; i < s.workers.size(); ++i) {
         server_worker* w = s.workers[i].get();
-        w->thread = std::thread([w] { uv_run(w->loop, UV_RUN_DEFAULT); });
+        w->thread = std::thread([w] {
+            const server_detail::loop_mailbox::loop_scope here(*w->mailbox);
+            uv_run(w->loop, UV_RUN_DEFAULT);
+        });
     }
-    uv_run(s.workers.front()->loop, UV_RUN_DEFAULT);
+    {
+        const server_detail::loop_mailbox::loop_scope here(*s.workers.front()->mailbox);
+        uv_run(s.workers.front()->loop, UV_RUN_DEFAULT);
+    }
+    s.stopping.store(true);  // posts from now on would wait for a loop that no longer runs
     // The first loop ends on shutdown; the others end on theirs.
     for (std::size_t i = 1; i < s.workers.size(); ++i) {
         s.workers[i]->post(cmd_shutdown);
@@ -428,6 +458,49 @@ int server::run() {
 
 void server::shutdown() {
     impl_->shutdown_all();
+}
+
+bool server::post(std::function<void()> fn) {
+    impl& s = *impl_;
+    if (!fn || s.stopping.load()) return false;
+    const std::size_t i = s.next_loop.fetch_add(1, std::memory_order_relaxed);
+    return s.workers[i % s.workers.size()]->mailbox->post(std::move(fn));
+}
+
+bool server::post_to_all(std::function<void()> fn) {
+    impl& s = *impl_;
+    if (!fn || s.stopping.load()) return false;
+    bool all = true;
+    for (auto& w : s.workers) all = w->mailbox->post(fn) && all;
+    return all;
+}
+
+timer_id server::set_timer(std::chrono::milliseconds delay, std::chrono::milliseconds repeat,
+                           std::function<void()> fn) {
+    impl& s = *impl_;
+    if (!fn || s.stopping.load() || delay.count() < 0 || repeat.count() < 0) return {};
+    server_worker& w = s.pick_loop();
+    // The loop is in the id: cancel_timer() knows where to go without a shared table.
+    const std::uint64_t id =
+        (s.next_timer.fetch_add(1, std::memory_order_relaxed) + 1) * s.workers.size() + w.index;
+    const auto d = static_cast<std::uint64_t>(delay.count());
+    const auto r = static_cast<std::uint64_t>(repeat.count());
+    if (w.mailbox->on_loop_thread()) {
+        w.timers.start(id, d, r, std::move(fn));
+    } else if (!w.mailbox->post([&w, id, d, r, fn = std::move(fn)]() mutable {
+                   w.timers.start(id, d, r, std::move(fn));
+               })) {
+        return {};
+    }
+    return timer_id{id};
+}
+
+bool server::cancel_timer(timer_id id) {
+    impl& s = *impl_;
+    if (!id) return false;
+    server_worker& w = *s.workers[id.value % s.workers.size()];
+    if (w.mailbox->on_loop_thread()) return w.timers.cancel(id.value);
+    return w.mailbox->post([&w, id] { w.timers.cancel(id.value); });
 }
 
 }  // namespace sockeye

@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "connection.hpp"
 #include "handle_block.hpp"
+#include "websocket_connection.hpp"
 
 namespace sockeye::server_detail {
 
@@ -32,12 +32,14 @@ bool handle_block::send(message_type type, std::span<const std::uint8_t> data) {
     // From elsewhere the payload must outlive the caller's buffer: one copy per send.
     std::vector<std::uint8_t> copy(data.begin(), data.end());
     const std::size_t n = copy.size();
-    return post_task(n, [type, copy = std::move(copy)](connection_impl& c) { c.send(type, copy); });
+    return post_task(
+        n, [type, copy = std::move(copy)](websocket_connection& c) { c.send(type, copy); });
 }
 
 bool handle_block::close(std::uint16_t code, std::string_view reason) {
     if (mailbox_->on_loop_thread()) return conn_ && conn_->close(code, reason);
-    return post_task(0, [code, r = std::string(reason)](connection_impl& c) { c.close(code, r); });
+    return post_task(
+        0, [code, r = std::string(reason)](websocket_connection& c) { c.close(code, r); });
 }
 
 std::size_t handle_block::buffered_amount() const {
@@ -51,7 +53,7 @@ bool handle_block::post(std::function<void(connection&)> fn) {
     if (!fn) return false;
     // Queued even on the loop's thread: the caller may be deep inside this connection's
     // own handler, where running more of the application now could surprise it.
-    return post_task(0, [fn = std::move(fn)](connection_impl& c) { fn(c); });
+    return post_task(0, [fn = std::move(fn)](websocket_connection& c) { fn(c); });
 }
 
 void handle_block::connection_ended() noexcept {
@@ -60,18 +62,18 @@ void handle_block::connection_ended() noexcept {
     alive_.store(false, std::memory_order_release);
 }
 
-connection_handle connection_impl::handle() {
-    if (phase_ == phase::closed) return {};  // on_close or later: nothing left to reach
+connection_handle websocket_connection::handle() {
+    if (ended_) return {};  // on_close or later: nothing left to reach
     if (!handle_) {
         auto b = std::make_shared<handle_block>(core_.mailbox, this);
-        b->note_buffered(transport_.buffered());
+        b->note_buffered(channel_.buffered());
         b->self = b;
         handle_ = b.get();
     }
     return connection_handle(handle_->self);
 }
 
-void connection_impl::release_handle() noexcept {
+void websocket_connection::release_handle() noexcept {
     if (!handle_) return;
     handle_->connection_ended();
     // Moved out first: dropping the last reference destroys the block.
@@ -79,8 +81,8 @@ void connection_impl::release_handle() noexcept {
     handle_ = nullptr;
 }
 
-void connection_impl::on_transport_flushed() {
-    if (handle_) handle_->note_buffered(transport_.buffered());
+void websocket_connection::note_flushed() noexcept {
+    if (handle_) handle_->note_buffered(channel_.buffered());
 }
 
 }  // namespace sockeye::server_detail

@@ -12,12 +12,12 @@
 
 namespace sockeye::server_detail {
 
-class connection_impl;
+class websocket_connection;
 
 class handle_block final : public detail::handle_target,
                            public std::enable_shared_from_this<handle_block> {
   public:
-    handle_block(std::shared_ptr<loop_mailbox> mailbox, connection_impl* conn)
+    handle_block(std::shared_ptr<loop_mailbox> mailbox, websocket_connection* conn)
         : mailbox_(std::move(mailbox)), conn_(conn) {}
 
     bool send(message_type type, std::span<const std::uint8_t> data) override;
@@ -46,7 +46,7 @@ class handle_block final : public detail::handle_target,
     bool post_task(std::size_t queued, Task task);
 
     const std::shared_ptr<loop_mailbox> mailbox_;
-    connection_impl* conn_;  // loop thread only; null once the connection ended
+    websocket_connection* conn_;  // loop thread only; null once the connection ended
     std::atomic<bool> alive_{true};
     std::atomic<std::size_t> buffered_{0};  // mirror of the transport's, for other threads
     std::atomic<std::size_t> queued_{0};    // payload bytes posted by other threads, not sent yet

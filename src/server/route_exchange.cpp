@@ -2,7 +2,7 @@
 
 #include <ctime>
 
-#include "connection.hpp"
+#include "http1_connection.hpp"
 #include "http/response.hpp"
 #include "http_request_view.hpp"
 #include "log.hpp"
@@ -20,7 +20,7 @@ bool is_framing_header(std::string_view name) noexcept {
 
 }  // namespace
 
-route_exchange::route_exchange(connection_impl& conn, http_request request, bool head_only,
+route_exchange::route_exchange(http1_connection& conn, http_request request, bool head_only,
                                bool keep_alive, std::uint64_t max_body)
     : conn_(conn), max_body_(max_body), head_only_(head_only), keep_alive_(keep_alive) {
     request_ = std::move(request);

@@ -13,11 +13,11 @@
 
 namespace sockeye::server_detail {
 
-class connection_impl;
+class http1_connection;
 
 class route_exchange final : public http_exchange {
   public:
-    route_exchange(connection_impl& conn, http_request request, bool head_only, bool keep_alive,
+    route_exchange(http1_connection& conn, http_request request, bool head_only, bool keep_alive,
                    std::uint64_t max_body);
 
     // ---- the connection's side
@@ -55,7 +55,7 @@ class route_exchange final : public http_exchange {
   private:
     void output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b = {});
 
-    connection_impl& conn_;
+    http1_connection& conn_;
     std::function<void(std::span<const std::uint8_t>, bool)> on_body_;
     std::function<void()> on_abort_;
     std::function<void()> on_drain_;

@@ -11,24 +11,24 @@
 #include <thread>
 
 #include "app_timers.hpp"
-#include "connection.hpp"
+#include "http1_connection.hpp"
 #include "log.hpp"
 #include "server_core.hpp"
 
 namespace sockeye {
 
-using server_detail::connection_impl;
+using server_detail::http1_connection;
 using server_detail::log;
 using server_detail::server_core;
 using server_detail::server_shared;
 
-void server_detail::server_core::add(connection_impl* c) {
+void server_detail::server_core::add(http1_connection* c) {
     c->next_ = connections;
     if (connections) connections->prev_ = c;
     connections = c;
 }
 
-void server_detail::server_core::remove(connection_impl* c) {
+void server_detail::server_core::remove(http1_connection* c) {
     if (c->prev_) c->prev_->next_ = c->next_;
     if (c->next_) c->next_->prev_ = c->prev_;
     if (connections == c) connections = c->next_;
@@ -212,7 +212,7 @@ server_worker::server_worker(server_state& o) : server_core(o), owner(o) {
     transport_io = net::transport_shared{
         read_buffer.data(), read_buffer.size(), plain_buffer.data(),  plain_buffer.size(),
         &stats.bytes_in,    &stats.bytes_out,   opts.high_water_mark, opts.low_water_mark};
-    deadlines.start(loop, connection_impl::on_deadline);
+    deadlines.start(loop, http1_connection::on_deadline);
     uv_prepare_init(loop, &flusher);
     flusher.data = this;
     uv_idle_init(loop, &next_turn);
@@ -320,7 +320,7 @@ void on_connection(uv_stream_t* l, int status) {
     }
     const auto open = w->shared.open_connections.fetch_add(1, std::memory_order_relaxed);
     const auto limit = w->opts.max_connections;
-    connection_impl::accept_from(*w, l, limit != 0 && open >= static_cast<std::int64_t>(limit));
+    http1_connection::accept_from(*w, l, limit != 0 && open >= static_cast<std::int64_t>(limit));
 }
 
 }  // namespace

@@ -22,7 +22,7 @@
 
 namespace sockeye::server_detail {
 
-class connection_impl;
+class http1_connection;
 
 // Converts seconds from the options to libuv's milliseconds; 0 stays 0 (= off).
 inline std::uint64_t to_ms(double seconds) {
@@ -84,19 +84,19 @@ struct server_core {
     // The TLS configuration new connections use (replaced on reload); null without TLS.
     std::shared_ptr<net::tls_context> tls;
 
-    // Every live connection (intrusive list through connection_impl::prev_/next_).
-    connection_impl* connections = nullptr;
+    // Every live connection (intrusive list through http1_connection::prev_/next_).
+    http1_connection* connections = nullptr;
     // Connections with output produced outside their read callback, flushed before the
     // loop next waits for I/O.
-    std::vector<connection_impl*> dirty;
-    std::vector<connection_impl*> dirty_batch;  // reused by the flusher: no allocation per turn
+    std::vector<http1_connection*> dirty;
+    std::vector<http1_connection*> dirty_batch;  // reused by the flusher: no allocation per turn
 
     bool shutting_down = false;
     // Called when the last connection is gone during shutdown.
     void (*on_drained)(server_core&) = nullptr;
 
-    void add(connection_impl* c);
-    void remove(connection_impl* c);
+    void add(http1_connection* c);
+    void remove(http1_connection* c);
 };
 
 }  // namespace sockeye::server_detail

@@ -1,5 +1,5 @@
 // The upgrade hook's reply (include/sockeye/upgrade.hpp) and its request.
-#include "connection.hpp"
+#include "http1_connection.hpp"
 #include "http_request_view.hpp"
 #include "upgrade_wait.hpp"
 

@@ -11,7 +11,7 @@
 
 namespace sockeye::server_detail {
 
-class connection_impl;
+class http1_connection;
 
 }  // namespace sockeye::server_detail
 
@@ -33,7 +33,7 @@ struct upgrade_reply::shared {
     std::shared_ptr<server_detail::loop_mailbox> mailbox;
 
     // Loop thread only: the waiting connection, null once it is gone or answered.
-    server_detail::connection_impl* conn = nullptr;
+    server_detail::http1_connection* conn = nullptr;
 };
 
 }  // namespace sockeye

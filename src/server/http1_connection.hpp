@@ -1,6 +1,9 @@
-// One accepted TCP connection: first an HTTP/1.1 exchange (static files, health, metrics,
-// or the upgrade request), then, once upgraded, a WebSocket connection driven by the
-// sans-I/O protocol::session. Owns its libuv handles and deletes itself once they close.
+// One accepted TCP (or TLS) connection speaking HTTP/1.1: request heads, application
+// routes, static files, the built-in endpoints and the upgrade decision. Once upgraded it
+// is the byte channel under one websocket_connection, which it owns. It owns the libuv
+// handles and deletes itself once they close. The request side lives in three files:
+// http1_connection.cpp (lifecycle, reading, requests, files, deadlines), http1_routes.cpp
+// (application routes) and http1_upgrade.cpp (the handshake and the upgrade hook).
 #pragma once
 #include <uv.h>
 
@@ -11,27 +14,26 @@
 #include <optional>
 #include <string>
 
-#include "common/message_delivery.hpp"
-#include "handle_block.hpp"
+#include "byte_channel.hpp"
 #include "http/request_parser.hpp"
 #include "http_request_view.hpp"
 #include "net/deadlines.hpp"
 #include "net/transport.hpp"
 #include "protocol/extensions.hpp"
-#include "protocol/session.hpp"
+#include "protocol/handshake.hpp"
 #include "route_exchange.hpp"
 #include "server_core.hpp"
 #include "upgrade_wait.hpp"
+#include "websocket_connection.hpp"
 
 namespace sockeye::server_detail {
 
-class connection_impl final : public sockeye::connection,
-                              private protocol::session_handler,
-                              private net::transport_handler,
-                              private net::deadline_entry {
+class http1_connection final : private byte_channel,
+                               private net::transport_handler,
+                               private net::deadline_entry {
   public:
-    explicit connection_impl(server_core& core);
-    ~connection_impl() override;
+    explicit http1_connection(server_core& core);
+    ~http1_connection();
 
     // Accepts from `listener` and starts reading; deletes itself on failure. Over the
     // connection limit the client gets a 503 (or, with TLS, is closed) instead.
@@ -48,32 +50,20 @@ class connection_impl final : public sockeye::connection,
     static void on_deadline(net::deadline_entry& e);
     // The application answered a waiting upgrade (on this loop, after the hook returned).
     void apply_upgrade_answer();
+    // The loop is going away: handles given out find the connection gone.
+    void release_handle() noexcept {
+        if (ws_) ws_->release_handle();
+    }
 
     // For the route exchange: response bytes, and a change worth looking at (ended,
     // paused, resumed) that the connection acts on once it is safe to.
     void exchange_output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
     void exchange_changed();
     int http_minor_version() const noexcept { return http_ ? http_->parser.version_minor() : 1; }
+    std::size_t buffered_amount() const noexcept { return transport_.buffered(); }
 
-    // sockeye::connection
-    bool send(message_type type, std::span<const std::uint8_t> data) override;
-    bool begin_message(message_type type) override;
-    bool write_message(std::span<const std::uint8_t> piece, bool fin) override;
-    bool ping(std::span<const std::uint8_t> payload) override;
-    bool close(std::uint16_t code, std::string_view reason) override;
-    std::size_t buffered_amount() const override { return transport_.buffered(); }
-    void pause() override;
-    void resume() override;
-    const std::string& subprotocol() const override { return subprotocol_; }
-    const std::string& path() const override { return path_; }
-    const std::string& peer() const override { return peer_; }
-    connection_handle handle() override;  // connection_handle.cpp
-
-    // The connection ended (or its loop is going away): its handles find it gone.
-    void release_handle() noexcept;
-
-    connection_impl* prev_ = nullptr;  // server_core's list
-    connection_impl* next_ = nullptr;
+    http1_connection* prev_ = nullptr;  // server_core's list
+    http1_connection* next_ = nullptr;
     // In server_core::dirty (output waiting for the loop's flusher).
     bool dirty() const noexcept { return dirty_; }
     void set_dirty(bool d) noexcept { dirty_ = d; }
@@ -81,13 +71,11 @@ class connection_impl final : public sockeye::connection,
   private:
     enum class phase : std::uint8_t {
         http,       // reading request heads
-        websocket,  // upgraded
+        websocket,  // upgraded: bytes go to ws_
         closing,    // output flushing, then FIN sent; reading until the peer's EOF
         closed,     // handles closing; deleted when they are
     };
 
-    // What only the HTTP phase needs, freed on upgrade: a WebSocket connection, idle ones
-    // above all, should not carry it.
     // An upgrade that passed the protocol checks and waits for the application's hook.
     struct upgrade_wait {
         protocol::handshake_result result;
@@ -97,6 +85,8 @@ class connection_impl final : public sockeye::connection,
         std::shared_ptr<upgrade_reply::shared> reply;
     };
 
+    // What only the HTTP phase needs, freed on upgrade: a WebSocket connection, idle ones
+    // above all, should not carry it.
     struct http_state {
         explicit http_state(http::request_limits limits) : parser(limits) {}
         ~http_state();
@@ -113,7 +103,6 @@ class connection_impl final : public sockeye::connection,
     };
 
     bool sending_file() const noexcept { return http_ && http_->file_fd >= 0; }
-    // No more requests are answered until the file is out and the output has room.
     bool upgrade_waiting() const noexcept { return http_ && http_->wait; }
     // The next bytes are not for the parser yet: a route's response is still going (or
     // its body is paused).
@@ -122,6 +111,7 @@ class connection_impl final : public sockeye::connection,
         const auto& ex = *http_->exchange;
         return ex.body_done() ? true : ex.body_paused();
     }
+    // No more requests are answered until the file is out and the output has room.
     bool http_blocked() const noexcept {
         return sending_file() || upgrade_waiting() || exchange_blocks() ||
                transport_.buffered() > core_.opts.high_water_mark;
@@ -133,33 +123,50 @@ class connection_impl final : public sockeye::connection,
     // Returns the bytes used; stops early when the rest must wait (file being sent).
     std::size_t handle_http(std::uint8_t* data, std::size_t len);
     void handle_request();
+    void respond(std::string bytes, bool keep_alive);
+    void send_file_piece();
+    void answer_held_input();
+    void finish_response();
+
+    // http1_upgrade.cpp
+    void handle_upgrade_request(const protocol::request_head& head);
     std::optional<protocol::deflate_params> negotiate_compression(
         const protocol::request_head& head, protocol::handshake_result& result);
     void upgrade(const protocol::handshake_result& result, std::string_view target,
-                 const std::optional<protocol::deflate_params>& deflate);
+                 const std::optional<protocol::deflate_params>& deflate, app_state state);
     void ask_application(protocol::handshake_result result, std::string_view target,
                          std::optional<protocol::deflate_params> deflate);
     void cancel_upgrade_wait();
+    void reject_upgrade(int status, std::string_view body, const std::vector<name_value>& headers);
+    void upgrade_deadline();
+
+    // http1_routes.cpp
     bool start_route(const http::request_parser& req, bool keep_alive);
     void after_exchange_event();
     void abort_exchange();
     static void body_sink(void* ctx, const char* piece, std::size_t len);
-    void reject_upgrade(int status, std::string_view body, const std::vector<name_value>& headers);
-    void respond(std::string bytes, bool keep_alive);
-    void send_file_piece();
-    void answer_held_input();
-    void watch_progress();
-    void note_progress(std::uint64_t now);
-    void finish_response();
-    void after_session_event();
 
-    void request_flush();
+    void note_progress(std::uint64_t now);
     void update_reading();
     void begin_close();
     void terminate(const char* why);
     void handle_closed();
     void arm_timer();
     void handle_deadline();
+
+    // byte_channel (for ws_)
+    net::output_queue& output() noexcept override { return transport_.output(); }
+    void request_flush() override;
+    std::size_t buffered() const noexcept override { return transport_.buffered(); }
+    std::uint64_t undelivered() const override { return transport_.undelivered(); }
+    std::uint64_t last_progress() const noexcept override { return last_progress_; }
+    void watch_progress() override;
+    bool reading() const noexcept override { return transport_.reading(); }
+    void set_paused(bool paused) override;
+    void finish() override { begin_close(); }
+    void abort(const char* why) override { terminate(why); }
+    void rearm() override { arm_timer(); }
+    const std::string& peer() const noexcept override { return peer_; }
 
     // net::transport_handler
     void on_transport_data(std::uint8_t* data, std::size_t len) override;
@@ -170,48 +177,23 @@ class connection_impl final : public sockeye::connection,
     void on_transport_closed() override;
     void on_transport_flushed() override;
 
-    // protocol::session_handler
-    void on_message_begin(protocol::message_type type) override;
-    void on_message_data(std::span<const std::uint8_t> data, bool fin) override;
-    void on_pong(std::span<const std::uint8_t> payload) override;
-    void on_close(std::uint16_t code, std::string_view reason) override;
-    void on_error(protocol::error e) override;
-    void on_send(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
-                 bool urgent) override;
-
     server_core& core_;
     net::transport transport_;
     // Small members together, so they share one word.
     phase phase_ = phase::http;
     bool user_paused_ = false;
-    bool opened_ = false;  // on_open was called (so on_close is owed)
-    bool close_received_ = false;
     bool dirty_ = false;
-    bool in_empty_ = true;  // the message being received has no bytes so far (--reject-empty)
-    std::uint16_t final_code_ = 1006;
-    // Shared with the handles given out; null until the first handle() (idle connections
-    // pay this pointer only). The block's `self` keeps it alive while this points to it.
-    handle_block* handle_ = nullptr;
 
-    std::unique_ptr<http_state> http_;  // freed once upgraded
-    std::optional<protocol::session> session_;
-
-    // Received messages go to the application's handlers through this.
-    common::message_delivery delivery_;
+    std::unique_ptr<http_state> http_;          // freed once upgraded
+    std::unique_ptr<websocket_connection> ws_;  // once upgraded
 
     // Deadlines in loop milliseconds; 0 = not set.
-    std::uint64_t close_deadline_ = 0;
-    std::uint64_t next_ping_ = 0;
-    std::uint64_t pong_deadline_ = 0;
-    std::uint64_t last_frame_ = 0;
-    std::uint64_t send_deadline_ = 0;  // when to check that the peer takes our output
-    std::uint64_t accepted_mark_ = 0;  // transport bytes_delivered() when last looked at
-    std::uint64_t last_progress_ = 0;  // when it last changed
+    std::uint64_t close_deadline_ = 0;  // closing: the peer's EOF is due
+    std::uint64_t send_deadline_ = 0;   // when to check that the peer takes our output
+    std::uint64_t accepted_mark_ = 0;   // transport bytes_delivered() when last looked at
+    std::uint64_t last_progress_ = 0;   // when it last changed
 
     std::uint64_t started_ = 0;
-    std::string final_reason_;
-    std::string path_;
-    std::string subprotocol_;
     std::string peer_;
 };
 

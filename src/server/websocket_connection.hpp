@@ -1,0 +1,103 @@
+// One WebSocket connection as the application sees it (sockeye::connection): the sans-I/O
+// protocol::session, message delivery to the handlers, the sending API, and the WebSocket's
+// own deadlines (heartbeat ping and pong, idle, the wait for the peer's close). It runs on
+// any byte_channel: it never sees a socket, TLS or HTTP.
+#pragma once
+#include <sockeye/server.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "byte_channel.hpp"
+#include "common/message_delivery.hpp"
+#include "handle_block.hpp"
+#include "protocol/extensions.hpp"
+#include "protocol/session.hpp"
+#include "server_core.hpp"
+
+namespace sockeye::server_detail {
+
+class websocket_connection final : public sockeye::connection, private protocol::session_handler {
+  public:
+    websocket_connection(server_core& core, byte_channel& channel, std::string path,
+                         std::string subprotocol,
+                         const std::optional<protocol::deflate_params>& deflate);
+    ~websocket_connection() override;
+
+    // ---- the channel's side
+    // The 101 is out (queued): logs, counts, and calls on_open.
+    void open(bool deflate);
+    // Bytes from the peer (modified in place: unmasked).
+    void receive(std::uint8_t* data, std::size_t len);
+    // Our output passed high water (reading stops) / fell back to low water.
+    void on_congested() noexcept { pong_deadline_ = 0; }
+    void on_drain();
+    // The earliest of this connection's deadlines; 0 = none.
+    std::uint64_t next_deadline() const noexcept;
+    // A deadline came; `undelivered`: output of ours has not reached the peer yet.
+    void handle_deadline(std::uint64_t now, bool undelivered);
+    // The server shuts down: close 1001.
+    void shutdown();
+    // The channel ended the connection (timeout, peer gone, after the close): the code if
+    // none was exchanged, then the close record, the counters and on_close. Once.
+    void end(const char* why, std::uint64_t bytes_in, std::uint64_t bytes_out,
+             std::uint64_t started);
+    // The channel drops the connection for not taking its output.
+    void note_send_timeout();
+    bool paused() const noexcept { return user_paused_; }
+    // The channel flushed: the buffered amount other threads see is brought up to date.
+    void note_flushed() noexcept;
+    // The connection ended (or its loop is going away): its handles find it gone.
+    void release_handle() noexcept;
+
+    // ---- sockeye::connection
+    bool send(message_type type, std::span<const std::uint8_t> data) override;
+    bool begin_message(message_type type) override;
+    bool write_message(std::span<const std::uint8_t> piece, bool fin) override;
+    bool ping(std::span<const std::uint8_t> payload) override;
+    bool close(std::uint16_t code, std::string_view reason) override;
+    std::size_t buffered_amount() const override { return channel_.buffered(); }
+    void pause() override;
+    void resume() override;
+    const std::string& subprotocol() const override { return subprotocol_; }
+    const std::string& path() const override { return path_; }
+    const std::string& peer() const override { return channel_.peer(); }
+    connection_handle handle() override;  // connection_handle.cpp
+
+  private:
+    void after_receive();
+
+    // protocol::session_handler
+    void on_message_begin(protocol::message_type type) override;
+    void on_message_data(std::span<const std::uint8_t> data, bool fin) override;
+    void on_pong(std::span<const std::uint8_t> payload) override;
+    void on_close(std::uint16_t code, std::string_view reason) override;
+    void on_error(protocol::error e) override;
+    void on_send(std::span<const std::uint8_t> header, std::span<const std::uint8_t> payload,
+                 bool urgent) override;
+
+    server_core& core_;
+    byte_channel& channel_;
+    protocol::session session_;
+    common::message_delivery delivery_;  // received messages to the handlers
+    bool user_paused_ = false;
+    bool opened_ = false;  // on_open was called (so on_close is owed)
+    bool ended_ = false;
+    bool close_received_ = false;
+    bool in_empty_ = true;  // the message being received has no bytes so far (--reject-empty)
+    std::uint16_t final_code_ = 1006;
+    // Shared with the handles given out; null until the first handle() (idle connections
+    // pay this pointer only). The block's `self` keeps it alive while this points to it.
+    handle_block* handle_ = nullptr;
+    // Deadlines in loop milliseconds; 0 = not set.
+    std::uint64_t close_wait_ = 0;  // our close is sent: the peer's answer is due
+    std::uint64_t next_ping_ = 0;
+    std::uint64_t pong_deadline_ = 0;
+    std::uint64_t last_frame_ = 0;  // when bytes last came (idle timeout)
+    std::string final_reason_;
+    std::string path_;
+    std::string subprotocol_;
+};
+
+}  // namespace sockeye::server_detail

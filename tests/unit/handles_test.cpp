@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include "loopback_server.hpp"
 #include <sockeye/server.hpp>
 
 #include <atomic>
@@ -24,45 +26,15 @@
 namespace sockeye {
 namespace {
 
+using test::loopback_server;
+
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
-// A server on its own thread, shut down and joined when it goes out of scope.
-class test_server {
-  public:
-    test_server(server_options o, handlers h) {
-        o.host = "127.0.0.1";
-        o.port = 0;
-        o.log = log_level::off;
-        srv_ = std::make_unique<server>(std::move(o), std::move(h));
-        srv_->listen();
-        thread_ = std::thread([this] { srv_->run(); });
-    }
-    ~test_server() { stop(); }
-    void stop() {
-        if (!thread_.joinable()) return;
-        srv_->shutdown();
-        thread_.join();
-    }
-    server& get() { return *srv_; }
-    std::uint16_t port() const { return srv_->port(); }
-
-  private:
-    std::unique_ptr<server> srv_;
-    std::thread thread_;
-};
-
 // Connects and sends an upgrade request without waiting for the answer; -1 on failure.
 int open_websocket(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
+    const int fd = test::connect_loopback(port);
+    if (fd < 0) return -1;
     static const std::string request =
         "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -146,7 +118,7 @@ TEST(Handles, ForeignThreadSendsArriveInOrder) {
     opened_handles opened;
     handlers h;
     h.on_open = [&](connection& c) { opened.add(c.handle()); };
-    test_server s({}, h);
+    loopback_server s({}, h);
     const int fd = open_websocket(s.port());
     ASSERT_GE(fd, 0);
     const connection_handle handle = opened.wait_first();
@@ -172,7 +144,7 @@ TEST(Handles, PostRunsOnTheLoopWithTheConnection) {
         loop_thread = std::this_thread::get_id();
         opened.add(c.handle());
     };
-    test_server s({}, h);
+    loopback_server s({}, h);
     const int fd = open_websocket(s.port());
     ASSERT_GE(fd, 0);
     const connection_handle handle = opened.wait_first();
@@ -198,7 +170,7 @@ TEST(Handles, CloseFromAnotherThreadSendsTheCloseFrame) {
     opened_handles opened;
     handlers h;
     h.on_open = [&](connection& c) { opened.add(c.handle()); };
-    test_server s({}, h);
+    loopback_server s({}, h);
     const int fd = open_websocket(s.port());
     ASSERT_GE(fd, 0);
     const connection_handle handle = opened.wait_first();
@@ -220,7 +192,7 @@ TEST(Handles, GoneConnectionRefusesEverything) {
         EXPECT_FALSE(c.handle());  // nothing to hand out anymore
         closed.set_value();
     };
-    test_server s({}, h);
+    loopback_server s({}, h);
     const int fd = open_websocket(s.port());
     ASSERT_GE(fd, 0);
     const connection_handle handle = opened.wait_first();
@@ -239,7 +211,7 @@ TEST(Handles, GoneConnectionRefusesEverything) {
 TEST(HandlesPost, RunsOnEveryLoopAndRefusesAfterShutdown) {
     server_options o;
     o.threads = 3;
-    test_server s(o, {});
+    loopback_server s(o, {});
     std::mutex mutex;
     std::condition_variable cv;
     std::vector<std::thread::id> seen;
@@ -269,7 +241,7 @@ TEST(HandlesPost, RunsOnEveryLoopAndRefusesAfterShutdown) {
 TEST(HandlesTimers, OneShotRepeatingAndCancel) {
     server_options o;
     o.threads = 2;
-    test_server s(o, {});
+    loopback_server s(o, {});
     std::atomic<int> once{0}, repeated{0}, self_cancelled{0};
     const auto t0 = clock_type::now();
     std::atomic<std::int64_t> once_after_ms{-1};
@@ -308,7 +280,7 @@ TEST(HandlesTimers, OneShotRepeatingAndCancel) {
 
 // A timer still set when the server ends is freed with its loop (ASan/LSan would see it).
 TEST(HandlesTimers, LeftSetWhenTheServerEnds) {
-    test_server s({}, {});
+    loopback_server s({}, {});
     ASSERT_TRUE(s.get().set_timer(1h, 0ms, [] {}));
     ASSERT_TRUE(s.get().set_timer(1ms, 1ms, [] {}));
     std::this_thread::sleep_for(20ms);
@@ -341,7 +313,7 @@ TEST(HandlesStress, ForeignSendersWhileClientsComeAndGo) {
     o.threads = 2;
     o.close_timeout = 0.3;  // raw clients never answer a close frame
     o.ping_interval = 0;
-    auto s = std::make_unique<test_server>(o, h);
+    auto s = std::make_unique<loopback_server>(o, h);
     const std::uint16_t port = s->port();
 
     std::atomic<bool> stop{false};

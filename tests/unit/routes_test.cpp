@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include "loopback_server.hpp"
 #include <sockeye/server.hpp>
 
 #include <atomic>
@@ -19,39 +21,16 @@
 namespace sockeye {
 namespace {
 
-class running_server {
-  public:
-    explicit running_server(void (*setup)(server&), server_options o = {}) {
-        o.host = "127.0.0.1";
-        o.port = 0;
-        o.log = log_level::off;
-        srv_ = std::make_unique<server>(std::move(o), handlers{});
-        setup(*srv_);
-        srv_->listen();
-        thread_ = std::thread([this] { srv_->run(); });
-    }
-    ~running_server() {
-        srv_->shutdown();
-        thread_.join();
-    }
-    std::uint16_t port() const { return srv_->port(); }
-
-  private:
-    std::unique_ptr<server> srv_;
-    std::thread thread_;
+// The loopback server with the routes `setup` registers.
+struct running_server : test::loopback_server {
+    explicit running_server(void (*setup)(server&), server_options o = {})
+        : loopback_server(std::move(o), {}, setup) {}
 };
 
 // Sends `request` and reads until the server closes or `ms` pass without data.
 std::string exchange(std::uint16_t port, const std::string& request, int ms = 1500) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return "connect failed";
-    }
+    const int fd = test::connect_loopback(port);
+    if (fd < 0) return "connect failed";
     std::size_t sent = 0;
     std::string got;
     char buf[65536];

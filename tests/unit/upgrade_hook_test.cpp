@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include "loopback_server.hpp"
 #include <sockeye/server.hpp>
 
 #include <atomic>
@@ -21,41 +23,12 @@
 namespace sockeye {
 namespace {
 
-// A server on its own thread; stopped and joined by the destructor.
-class running_server {
-  public:
-    running_server(server_options o, handlers h, upgrade_hook hook) {
-        o.host = "127.0.0.1";
-        o.port = 0;
-        o.log = log_level::off;
-        srv_ = std::make_unique<server>(std::move(o), std::move(h));
-        srv_->on_upgrade(std::move(hook));
-        srv_->listen();
-        thread_ = std::thread([this] { srv_->run(); });
-    }
-    ~running_server() {
-        srv_->shutdown();
-        thread_.join();
-    }
-    std::uint16_t port() const { return srv_->port(); }
-
-  private:
-    std::unique_ptr<server> srv_;
-    std::thread thread_;
+// The loopback server with `hook` as its upgrade hook.
+struct running_server : test::loopback_server {
+    running_server(server_options o, handlers h, upgrade_hook hook)
+        : loopback_server(std::move(o), std::move(h),
+                          [&hook](server& s) { s.on_upgrade(std::move(hook)); }) {}
 };
-
-int connect_to(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 std::string upgrade(std::string_view target, std::string_view extra = "") {
     return "GET " + std::string(target) +
@@ -67,7 +40,7 @@ std::string upgrade(std::string_view target, std::string_view extra = "") {
 // Sends `request`, returns what arrives until the head is complete (plus what came with it)
 // or the server closes; every wait is bounded by `ms`.
 std::string exchange(std::uint16_t port, const std::string& request, int ms = 5000) {
-    const int fd = connect_to(port);
+    const int fd = test::connect_loopback(port);
     if (fd < 0) return "connect failed";
     ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
     std::string got;
@@ -230,7 +203,7 @@ TEST(UpgradeHook, AnswersFromAnotherThreadAndAfterTheClientLeft) {
         const std::string got = exchange(s.port(), upgrade("/stays"));
         EXPECT_EQ(got.rfind("HTTP/1.1 101 ", 0), 0u) << got;
         // The one that leaves first: its late answer is refused, nothing opens.
-        const int fd = connect_to(s.port());
+        const int fd = test::connect_loopback(s.port());
         const std::string req = upgrade("/leaves");
         ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
         std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -2,8 +2,8 @@
 
 #include <ctime>
 
-#include "http1_connection.hpp"
 #include "http/response.hpp"
+#include "http1_connection.hpp"
 #include "http_request_view.hpp"
 #include "log.hpp"
 #include "protocol/http_tokens.hpp"
@@ -26,6 +26,21 @@ route_exchange::route_exchange(http1_connection& conn, http_request request, boo
     request_ = std::move(request);
 }
 
+// Runs an application callback; one that throws is logged and fails the exchange (a 500,
+// or the connection closed after a response already begun).
+template <class Fn>
+void route_exchange::guarded(const char* what, Fn&& fn) noexcept {
+    try {
+        fn();
+    } catch (const std::exception& e) {
+        log(log_level::error, "route %s handler threw: %s", what, e.what());
+        fail();
+    } catch (...) {
+        log(log_level::error, "route %s handler threw", what);
+        fail();
+    }
+}
+
 void route_exchange::deliver_body(std::span<const std::uint8_t> piece) noexcept {
     if (too_large_ || aborted_) return;
     body_seen_ += piece.size();
@@ -34,51 +49,24 @@ void route_exchange::deliver_body(std::span<const std::uint8_t> piece) noexcept 
         return;
     }
     if (!on_body_ || piece.empty()) return;
-    try {
-        on_body_(piece, false);
-    } catch (const std::exception& e) {
-        log(log_level::error, "route body handler threw: %s", e.what());
-        fail();
-    } catch (...) {
-        log(log_level::error, "route body handler threw");
-        fail();
-    }
+    guarded("body", [&] { on_body_(piece, false); });
 }
 
 void route_exchange::body_complete() noexcept {
     body_done_ = true;
     if (!on_body_ || aborted_ || too_large_) return;
-    try {
-        on_body_({}, true);
-    } catch (const std::exception& e) {
-        log(log_level::error, "route body handler threw: %s", e.what());
-        fail();
-    } catch (...) {
-        log(log_level::error, "route body handler threw");
-        fail();
-    }
+    guarded("body", [&] { on_body_({}, true); });
 }
 
 void route_exchange::abort() noexcept {
     if (aborted_ || ended_) return;
     aborted_ = true;
-    if (on_abort_) {
-        try {
-            on_abort_();
-        } catch (...) {
-            log(log_level::error, "route abort handler threw");
-        }
-    }
+    if (on_abort_) guarded("abort", [&] { on_abort_(); });
 }
 
 void route_exchange::drained() noexcept {
     if (!on_drain_ || aborted_ || ended_) return;
-    try {
-        on_drain_();
-    } catch (...) {
-        log(log_level::error, "route drain handler threw");
-        fail();
-    }
+    guarded("drain", [&] { on_drain_(); });
 }
 
 void route_exchange::fail() noexcept {

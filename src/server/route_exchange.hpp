@@ -53,6 +53,8 @@ class route_exchange final : public http_exchange {
     void on_drain(std::function<void()> fn) override;
 
   private:
+    template <class Fn>
+    void guarded(const char* what, Fn&& fn) noexcept;
     void output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b = {});
 
     http1_connection& conn_;

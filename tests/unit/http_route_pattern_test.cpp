@@ -156,7 +156,8 @@ TEST(HttpRoutePattern, EncodedSlashInLiteralNeverMatchesARealSlash) {
 
 TEST(HttpRoutePattern, ParameterCapturesOneSegment) {
     route_params params;
-    ASSERT_TRUE(compiled("/users/:id").match("/users/42", params));
+    const auto pattern1 = compiled("/users/:id");  // names view the pattern: keep it
+    ASSERT_TRUE(pattern1.match("/users/42", params));
     ASSERT_EQ(params.size(), 1u);
     EXPECT_EQ(params.name(0), "id");
     EXPECT_EQ(params.value(0), "42");
@@ -176,14 +177,16 @@ TEST(HttpRoutePattern, ParameterDoesNotSpanSlashes) {
 
 TEST(HttpRoutePattern, EncodedSlashStaysInsideParameter) {
     route_params params;
-    ASSERT_TRUE(compiled("/users/:id").match("/users/a%2Fb", params));
+    const auto pattern2 = compiled("/users/:id");  // names view the pattern: keep it
+    ASSERT_TRUE(pattern2.match("/users/a%2Fb", params));
     EXPECT_EQ(params.get("id"), "a/b"sv);
     EXPECT_EQ(params.raw(0), "a%2Fb");
 }
 
 TEST(HttpRoutePattern, ParameterValuesAreDecodedPlusKept) {
     route_params params;
-    ASSERT_TRUE(compiled("/q/:a/:b").match("/q/x%20y/1+1", params));
+    const auto pattern3 = compiled("/q/:a/:b");  // names view the pattern: keep it
+    ASSERT_TRUE(pattern3.match("/q/x%20y/1+1", params));
     EXPECT_EQ(params.get("a"), "x y"sv);
     EXPECT_EQ(params.get("b"), "1+1"sv);
 }
@@ -191,7 +194,8 @@ TEST(HttpRoutePattern, ParameterValuesAreDecodedPlusKept) {
 TEST(HttpRoutePattern, UndecodedValuesViewThePath) {
     const std::string path = "/users/42";
     route_params params;
-    ASSERT_TRUE(compiled("/users/:id").match(path, params));
+    const auto pattern4 = compiled("/users/:id");  // names view the pattern: keep it
+    ASSERT_TRUE(pattern4.match(path, params));
     EXPECT_EQ(params.value(0).data(), path.data() + 7);
 }
 
@@ -215,7 +219,8 @@ TEST(HttpRoutePattern, MalformedEscapeFailsTheMatch) {
 
 TEST(HttpRoutePattern, SeveralParametersInOrder) {
     route_params params;
-    ASSERT_TRUE(compiled("/a/:x/b/:y").match("/a/1/b/2", params));
+    const auto pattern5 = compiled("/a/:x/b/:y");  // names view the pattern: keep it
+    ASSERT_TRUE(pattern5.match("/a/1/b/2", params));
     ASSERT_EQ(params.size(), 2u);
     EXPECT_EQ(params.name(0), "x");
     EXPECT_EQ(params.value(0), "1");
@@ -248,14 +253,16 @@ TEST(HttpRoutePattern, RootWildcardMatchesEverything) {
 
 TEST(HttpRoutePattern, WildcardAfterParameter) {
     route_params params;
-    ASSERT_TRUE(compiled("/u/:id/*").match("/u/7/x/y", params));
+    const auto pattern6 = compiled("/u/:id/*");  // names view the pattern: keep it
+    ASSERT_TRUE(pattern6.match("/u/7/x/y", params));
     EXPECT_EQ(params.get("id"), "7"sv);
     EXPECT_EQ(params.get("*"), "x/y"sv);
 }
 
 TEST(HttpRoutePattern, FailedMatchLeavesNoParameters) {
     route_params params;
-    ASSERT_TRUE(compiled("/a/:x").match("/a/1", params));
+    const auto pattern7 = compiled("/a/:x");  // names view the pattern: keep it
+    ASSERT_TRUE(pattern7.match("/a/1", params));
     EXPECT_FALSE(compiled("/b/:x/:y/c").match("/b/1/2/d", params));
     EXPECT_TRUE(params.empty());
 }

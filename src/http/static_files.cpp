@@ -104,7 +104,19 @@ int open_with_openat2(int dir_fd, const std::string& relative, int flags) {
     // RESOLVE_NO_SYMLINKS also refuses magic links (/proc/self/fd/...). RESOLVE_BENEATH
     // refuses "..", absolute paths and anything else that would leave dir_fd.
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
-    return static_cast<int>(::syscall(SYS_openat2, dir_fd, relative.c_str(), &how, sizeof how));
+    const int fd =
+        static_cast<int>(::syscall(SYS_openat2, dir_fd, relative.c_str(), &how, sizeof how));
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer tracks descriptors through the libc calls it intercepts; one born
+    // from a raw syscall would inherit the history of its number's previous owner (libuv
+    // closes sockets with a raw syscall too) and be reported as a race. A dup it sees.
+    if (fd >= 0) {
+        const int seen = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        ::syscall(SYS_close, fd);
+        return seen;
+    }
+#endif
+    return fd;
 }
 
 // Closes `fd` unless it is the caller's, keeping errno.

@@ -184,8 +184,9 @@ class http1_connection final : private byte_channel,
     bool user_paused_ = false;
     bool dirty_ = false;
 
-    std::unique_ptr<http_state> http_;          // freed once upgraded
-    std::unique_ptr<websocket_connection> ws_;  // once upgraded
+    std::unique_ptr<http_state> http_;  // freed once upgraded
+    // Once upgraded; held inline: one allocation per connection, not two.
+    std::optional<websocket_connection> ws_;
 
     // Deadlines in loop milliseconds; 0 = not set.
     std::uint64_t close_deadline_ = 0;  // closing: the peer's EOF is due

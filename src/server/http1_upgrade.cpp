@@ -90,8 +90,8 @@ void http1_connection::upgrade(const protocol::handshake_result& result, std::st
     // Urgent frames (a pong for a ping in the same read) may overtake data frames, never the
     // 101 (RFC 6455 §4.2.2: frames follow the handshake).
     transport_.output().seal();
-    ws_ = std::make_unique<websocket_connection>(core_, static_cast<byte_channel&>(*this),
-                                                 std::string(target), result.subprotocol, deflate);
+    ws_.emplace(core_, static_cast<byte_channel&>(*this), std::string(target), result.subprotocol,
+                deflate);
     ws_->state = std::move(state);
     http_.reset();
     phase_ = phase::websocket;

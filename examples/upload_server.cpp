@@ -7,7 +7,8 @@
 // does. Files are written synchronously, which suits a local disk; a server writing to
 // slow storage would hand pieces to a worker and pause_body() / pause() meanwhile.
 //
-// Run: build/examples/upload_server DIR [port], then
+// Run: build/examples/upload_server DIR [port [cert.pem key.pem]] (with a certificate:
+// https and wss on the same port), then
 //   curl -T big.iso http://127.0.0.1:PORT/upload/big.iso
 //   sockeye send --file big.iso ws://127.0.0.1:PORT/upload
 #include <fcntl.h>
@@ -82,13 +83,17 @@ bool safe_name(std::string_view name) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: upload_server DIR [port]\n");
+        std::fprintf(stderr, "usage: upload_server DIR [port [cert.pem key.pem]]\n");
         return 2;
     }
     const std::string dir = argv[1];
     sockeye::server_options options;
     options.port = argc > 2 ? static_cast<std::uint16_t>(std::atoi(argv[2])) : 8092;
     options.ws_path = "/upload";
+    if (argc > 4) {
+        options.tls_cert = argv[3];
+        options.tls_key = argv[4];
+    }
 
     std::uint64_t ws_files = 0;
     sockeye::handlers h;
@@ -139,7 +144,8 @@ int main(int argc, char** argv) {
             big);
         srv.handle_signals();
         srv.listen();
-        std::printf("listening on http://127.0.0.1:%u/\n", srv.port());
+        std::printf("listening on %s://127.0.0.1:%u/\n", srv.tls_enabled() ? "https" : "http",
+                    srv.port());
         std::fflush(stdout);
         return srv.run();
     } catch (const std::exception& e) {

@@ -16,7 +16,7 @@ import unittest
 
 from sockeye_harness import GiB, LOOPBACK, MiB, PatternSource, server_binary
 
-READY = re.compile(r"^listening on http://127\.0\.0\.1:(\d+)/")
+READY = re.compile(r"^listening on https?://127\.0\.0\.1:(\d+)/")
 
 
 def sha256_file(path: str) -> str:
@@ -60,13 +60,17 @@ class UploadServerTest(unittest.TestCase):
             raise unittest.SkipTest("curl not installed")
         self.dir = tempfile.mkdtemp(dir=self.tmp)
         self.err = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([binary, self.dir, "0"], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([binary, self.dir, "0", *self.server_args()],
+                                     stdout=subprocess.PIPE,
                                      stderr=self.err, stdin=subprocess.DEVNULL, text=True)
         m = READY.match(self.proc.stdout.readline())
         if not m:
             self.proc.kill()
             raise AssertionError("upload_server did not start")
         self.port = int(m.group(1))
+
+    def server_args(self) -> list[str]:
+        return []
 
     def tearDown(self):
         self.proc.terminate()
@@ -105,6 +109,47 @@ class UploadServerTest(unittest.TestCase):
                            capture_output=True, timeout=30)
         self.assertEqual(r.stdout, b"400")
         self.assertFalse(os.path.exists(os.path.join(self.tmp, "escape")))
+
+
+class UploadServerTlsTest(UploadServerTest):
+    """The route and the WebSocket endpoint over TLS (a `sockeye cert` certificate)."""
+
+    def setUp(self):
+        from test_tls import make_cert
+        self.certdir = tempfile.mkdtemp(dir=self.tmp)
+        self.cert, self.key = make_cert(self.certdir)
+        super().setUp()
+
+    def server_args(self):
+        return [self.cert, self.key]
+
+    def test_curl_upload_is_written_whole(self):
+        r = subprocess.run([self.curl, "-sS", "--fail", "--max-time", "60", "--cacert", self.cert,
+                            "--resolve", f"localhost:{self.port}:{LOOPBACK}", "-T", self.source,
+                            "-X", "POST", f"https://localhost:{self.port}/upload/tls.bin"],
+                           capture_output=True, timeout=80)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"bytes": self.size, "sha256": self.source_sha})
+        self.assertEqual(sha256_file(os.path.join(self.dir, "tls.bin")), self.source_sha)
+
+    def test_websocket_upload_is_written_whole(self):
+        r = subprocess.run([server_binary(), "send", "--binary", "--file", self.source,
+                            "--cacert", self.cert, f"wss://localhost:{self.port}/upload"],
+                           capture_output=True, timeout=80)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        path = os.path.join(self.dir, "ws-1")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+                not os.path.exists(path) or os.path.getsize(path) < self.size):
+            time.sleep(0.05)
+        self.assertEqual(sha256_file(path), self.source_sha)
+
+    def test_a_name_that_leaves_the_directory_is_refused(self):
+        r = subprocess.run([self.curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                            "--cacert", self.cert, "--resolve", f"localhost:{self.port}:{LOOPBACK}",
+                            "--data-binary", "x", f"https://localhost:{self.port}/upload/..%2Fx"],
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.stdout, b"400")
 
 
 class UploadServerGiBTest(UploadServerTest):

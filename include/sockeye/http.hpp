@@ -96,6 +96,11 @@ struct route_options {
     // Largest request body accepted (413 above it, checked against Content-Length before
     // reading and against what arrives for a chunked body); 0 = no limit.
     std::uint64_t max_body = 1 << 20;
+    // Seconds an exchange may go without progress — no body byte arriving, no response
+    // byte written — before it ends: 408 while the client owes the body, 503 while the
+    // application owes the answer, a closed connection mid-response (a client slow to read
+    // is the send timeout's, not this). 0 = never.
+    double idle_timeout = 60;
 };
 
 }  // namespace sockeye

@@ -406,6 +406,7 @@ void http1_connection::arm_timer() {
         if (t != 0 && (next == 0 || t < next)) next = t;
     };
     if (http_) consider(http_->deadline);
+    consider(exchange_deadline());
     consider(close_deadline_);
     consider(send_deadline_);
     if (phase_ == phase::websocket) consider(ws_->next_deadline());
@@ -432,6 +433,10 @@ void http1_connection::handle_deadline() {
         }
         terminate("handshake timeout");
         return;
+    }
+    if (const auto t = exchange_deadline(); t != 0 && now >= t && phase_ == phase::http) {
+        exchange_timed_out(now);
+        if (phase_ == phase::closed) return;
     }
     note_progress(now);
     // Not yet with the peer: in our queue or the kernel's (a ping behind megabytes there

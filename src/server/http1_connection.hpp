@@ -61,6 +61,7 @@ class http1_connection final : private byte_channel,
     void exchange_changed();
     int http_minor_version() const noexcept { return http_ ? http_->parser.version_minor() : 1; }
     std::size_t buffered_amount() const noexcept { return transport_.buffered(); }
+    std::uint64_t loop_now() const noexcept { return uv_now(core_.loop); }
 
     http1_connection* prev_ = nullptr;  // server_core's list
     http1_connection* next_ = nullptr;
@@ -99,6 +100,7 @@ class http1_connection final : private byte_channel,
         std::uint64_t deadline = 0;          // for the next request head (handshake_timeout)
         std::unique_ptr<upgrade_wait> wait;  // the upgrade hook's answer is awaited
         std::unique_ptr<route_exchange> exchange;  // an application route's request
+        std::uint64_t exchange_idle = 0;           // its route's idle timeout, ms (0 = none)
         bool in_exchange_call = false;             // inside the route handler or the body parser
     };
 
@@ -144,6 +146,8 @@ class http1_connection final : private byte_channel,
     bool start_route(const http::request_parser& req, bool keep_alive);
     void after_exchange_event();
     void abort_exchange();
+    std::uint64_t exchange_deadline() const noexcept;
+    void exchange_timed_out(std::uint64_t now);
     static void body_sink(void* ctx, const char* piece, std::size_t len);
 
     void note_progress(std::uint64_t now);

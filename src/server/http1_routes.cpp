@@ -44,8 +44,11 @@ bool http1_connection::start_route(const http::request_parser& req, bool keep_al
     for (std::size_t i = 0; i < params.size(); ++i) {
         request.params.push_back({std::string(params.name(i)), std::string(params.value(i))});
     }
-    http_->exchange = std::make_unique<route_exchange>(
-        *this, std::move(request), req.method() == "HEAD", keep_alive, route.options.max_body);
+    http_->exchange =
+        std::make_unique<route_exchange>(*this, std::move(request), req.method() == "HEAD",
+                                         keep_alive, route.options.max_body, loop_now());
+    http_->exchange_idle = to_ms(route.options.idle_timeout);
+    arm_timer();
     http_->in_exchange_call = true;
     try {
         route.handler(*http_->exchange);
@@ -116,6 +119,38 @@ void http1_connection::after_exchange_event() {
     }
     if (!http_blocked()) answer_held_input();
     update_reading();
+}
+
+// When the open exchange times out for want of progress (0 = never). Progress moves it
+// later; the deadline is looked at again when it comes.
+std::uint64_t http1_connection::exchange_deadline() const noexcept {
+    if (!http_ || !http_->exchange || http_->exchange_idle == 0) return 0;
+    return http_->exchange->last_activity() + http_->exchange_idle;
+}
+
+void http1_connection::exchange_timed_out(std::uint64_t now) {
+    route_exchange& ex = *http_->exchange;
+    if (ex.began()) {
+        // Mid-response: a client still taking bytes is slow, not stalled (the send
+        // timeout's to judge); an application that stopped writing ends the connection.
+        if (transport_.undelivered() > 0) {
+            ex.note_activity(now);
+            return;
+        }
+        log(log_level::warn, "route exchange idle peer=%s: closing", peer_.c_str());
+        terminate("route idle timeout");
+        return;
+    }
+    const bool client_owes_body = !ex.body_done() && !ex.body_paused();
+    const int status = client_owes_body ? 408 : 503;
+    log(log_level::warn, "route exchange idle peer=%s: %d", peer_.c_str(), status);
+    abort_exchange();  // on_abort tells the application
+    core_.stats.count_rejection(status);
+    respond(http::text_response(status,
+                                client_owes_body ? "request body too slow\n"
+                                                 : "the application did not answer in time\n",
+                                false),
+            false);
 }
 
 // The client is gone (or the connection ends) while a route's exchange is open.

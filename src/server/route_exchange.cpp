@@ -21,8 +21,12 @@ bool is_framing_header(std::string_view name) noexcept {
 }  // namespace
 
 route_exchange::route_exchange(http1_connection& conn, http_request request, bool head_only,
-                               bool keep_alive, std::uint64_t max_body)
-    : conn_(conn), max_body_(max_body), head_only_(head_only), keep_alive_(keep_alive) {
+                               bool keep_alive, std::uint64_t max_body, std::uint64_t now)
+    : conn_(conn),
+      max_body_(max_body),
+      last_activity_(now),
+      head_only_(head_only),
+      keep_alive_(keep_alive) {
     request_ = std::move(request);
 }
 
@@ -44,6 +48,7 @@ void route_exchange::guarded(const char* what, Fn&& fn) noexcept {
 void route_exchange::deliver_body(std::span<const std::uint8_t> piece) noexcept {
     if (too_large_ || aborted_) return;
     body_seen_ += piece.size();
+    last_activity_ = conn_.loop_now();
     if (max_body_ != 0 && body_seen_ > max_body_) {
         too_large_ = true;  // the connection answers 413 (or closes) once the parser returns
         return;
@@ -193,6 +198,7 @@ std::size_t route_exchange::buffered_amount() const {
 }
 
 void route_exchange::output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+    last_activity_ = conn_.loop_now();
     conn_.exchange_output(a, b);
 }
 

@@ -18,7 +18,7 @@ class http1_connection;
 class route_exchange final : public http_exchange {
   public:
     route_exchange(http1_connection& conn, http_request request, bool head_only, bool keep_alive,
-                   std::uint64_t max_body);
+                   std::uint64_t max_body, std::uint64_t now);
 
     // ---- the connection's side
     // A piece of the body (inside the parser: must not throw).
@@ -35,6 +35,9 @@ class route_exchange final : public http_exchange {
     bool ended() const noexcept { return ended_; }
     bool began() const noexcept { return began_; }
     bool too_large() const noexcept { return too_large_; }
+    // When a body byte last arrived or a response byte was last written (loop ms).
+    std::uint64_t last_activity() const noexcept { return last_activity_; }
+    void note_activity(std::uint64_t now) noexcept { last_activity_ = now; }
     // After the response: may the connection read the next request?
     bool keep_alive() const noexcept { return keep_alive_ && !broken_; }
 
@@ -63,6 +66,7 @@ class route_exchange final : public http_exchange {
     std::function<void()> on_drain_;
     std::uint64_t max_body_;
     std::uint64_t body_seen_ = 0;
+    std::uint64_t last_activity_;
     std::optional<std::uint64_t> left_;  // Content-Length responses: bytes still owed
     bool head_only_;
     bool keep_alive_;

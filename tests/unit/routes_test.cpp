@@ -10,8 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include "loopback_server.hpp"
 #include <sockeye/server.hpp>
+#include "loopback_server.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -208,6 +208,32 @@ TEST(Routes, AbortReachesTheApplication) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     EXPECT_EQ(aborted.load(), 1);
+}
+
+TEST(Routes, AnExchangeWithoutProgressTimesOut) {
+    running_server s([](server& srv) {
+        route_options quick;
+        quick.idle_timeout = 0.3;
+        // Never answers: the application owes the answer → 503.
+        srv.route(
+            "GET", "/never", [](http_exchange&) {}, quick);
+        // Reads the body, answers at its end: a client that stops sending owes it → 408.
+        srv.route(
+            "POST", "/body",
+            [](http_exchange& ex) {
+                ex.on_body([&ex](std::span<const std::uint8_t>, bool last) {
+                    if (last) ex.respond(200, "done\n");
+                });
+            },
+            quick);
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    std::string got = exchange(s.port(), "GET /never HTTP/1.1\r\nHost: x\r\n\r\n", 3000);
+    EXPECT_EQ(got.rfind("HTTP/1.1 503 ", 0), 0u) << got;
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(250));
+    got =
+        exchange(s.port(), "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", 3000);
+    EXPECT_EQ(got.rfind("HTTP/1.1 408 ", 0), 0u) << got;
 }
 
 TEST(Routes, InvalidPatternsThrowAtRegistration) {

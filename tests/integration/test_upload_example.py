@@ -72,6 +72,15 @@ class UploadServerTest(unittest.TestCase):
     def server_args(self) -> list[str]:
         return []
 
+    def first_websocket_file_sha256(self) -> str:
+        """The server writes the message's last piece after the client's send returns."""
+        path = os.path.join(self.dir, "ws-1")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+                not os.path.exists(path) or os.path.getsize(path) < self.size):
+            time.sleep(0.05)
+        return sha256_file(path)
+
     def tearDown(self):
         self.proc.terminate()
         rc = self.proc.wait(timeout=15)
@@ -94,12 +103,7 @@ class UploadServerTest(unittest.TestCase):
                             f"ws://{LOOPBACK}:{self.port}/upload"],
                            capture_output=True, timeout=320)
         self.assertEqual(r.returncode, 0, r.stderr)
-        path = os.path.join(self.dir, "ws-1")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (
-                not os.path.exists(path) or os.path.getsize(path) < self.size):
-            time.sleep(0.05)
-        self.assertEqual(sha256_file(path), self.source_sha)
+        self.assertEqual(self.first_websocket_file_sha256(), self.source_sha)
         self.assertLess(peak_rss_kib(self.proc.pid), 64 * 1024)
 
     def test_a_name_that_leaves_the_directory_is_refused(self):
@@ -137,12 +141,7 @@ class UploadServerTlsTest(UploadServerTest):
                             "--cacert", self.cert, f"wss://localhost:{self.port}/upload"],
                            capture_output=True, timeout=80)
         self.assertEqual(r.returncode, 0, r.stderr)
-        path = os.path.join(self.dir, "ws-1")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and (
-                not os.path.exists(path) or os.path.getsize(path) < self.size):
-            time.sleep(0.05)
-        self.assertEqual(sha256_file(path), self.source_sha)
+        self.assertEqual(self.first_websocket_file_sha256(), self.source_sha)
 
     def test_a_name_that_leaves_the_directory_is_refused(self):
         r = subprocess.run([self.curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}",

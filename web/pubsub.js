@@ -137,7 +137,7 @@ function subscribe(topics) {
   ws.binaryType = 'arraybuffer';
   const sub = { id: String(nextId++), topics, ws, received: 0, opened: false };
   const label = topics.join(', ');
-  const state = el('span', { class: 'pill state', textContent: 'connecting' });
+  const state = el('span', { class: 'pill sub-state', textContent: 'connecting' });
   const count = el('span', { class: 'count', textContent: '' });
   const button = el('button', { type: 'button', class: 'ghost', textContent: 'Unsubscribe' });
   button.dataset.testid = 'unsubscribe';

@@ -1,6 +1,10 @@
 // Sockeye demo page: open a WebSocket to the echo server, send messages and large
 // payloads, and check that every echo carries the same bytes (SHA-256) as what was sent.
-// Plain browser APIs only; no build step.
+// Plain browser APIs only; no build step. The pub/sub panel lives in pubsub.js.
+
+import {
+  bytes, clock, duration, el, encoder, hex, hexPreview, human, numberFormat, rate, textPreview,
+} from './format.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -59,8 +63,6 @@ const MAX_BINARY = 2 ** 32;       // keep one ArrayBuffer within what browsers a
 const MAX_ROWS = 500;
 const MAX_EVENTS = 500;
 
-const encoder = new TextEncoder();
-const numberFormat = new Intl.NumberFormat('en-US');
 
 let ws = null;               // the current socket (null before the first Open)
 let closeRequested = false;  // the page called close() on the current socket
@@ -68,62 +70,6 @@ let pending = [];            // FIFO of sent messages waiting for their echo
 let transfer = null;         // the large payload in flight, if any
 let rowCount = 0;
 let receivedBytes = 0;
-
-// ---------------------------------------------------------------- formatting helpers
-
-function bytes(n) {
-  return `${numberFormat.format(n)} B`;
-}
-
-function human(n) {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = -1;
-  do {
-    v /= 1000;
-    i += 1;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[i]}`;
-}
-
-function clock(date = new Date()) {
-  const p = (v, w = 2) => String(v).padStart(w, '0');
-  return `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}.${p(date.getMilliseconds(), 3)}`;
-}
-
-function duration(ms) {
-  return ms < 1000 ? `${ms.toFixed(ms < 10 ? 1 : 0)} ms` : `${(ms / 1000).toFixed(2)} s`;
-}
-
-function rate(size, ms) {
-  return `${(size / Math.max(ms, 0.001) / 1000).toFixed(1)} MB/s`;
-}
-
-function hex(buf) {
-  return Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function hexPreview(u8, max = 20) {
-  const head = Array.from(u8.subarray(0, max), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  return u8.length > max ? `${head} …` : head;
-}
-
-function textPreview(s, max = 60) {
-  const head = s.slice(0, max).replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '↵' : '·'));
-  return s.length > max ? `${head}…` : head;
-}
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k === 'class') node.className = v;
-    else node[k] = v;
-  }
-  for (const c of children) node.append(c);
-  return node;
-}
 
 const sha256 = (data) => crypto.subtle.digest('SHA-256', data);
 

@@ -107,13 +107,20 @@ async function launchBrowser(extraArgs = []) {
   });
 }
 
+// The pub/sub panel asks GET /topics whether the server has topics; an echo server's 404
+// is its answer, which Chromium logs as a failed resource.
+function expectedProbe(msg) {
+  return /status of 404/.test(msg.text()) && new URL(msg.location().url || 'about:blank').pathname === '/topics';
+}
+
 // A new tab on the page; page errors and console errors fail the test that checks them.
 async function openPage(context, url) {
   const page = await context.newPage();
   page.problems = [];
   page.on('pageerror', (err) => page.problems.push(`pageerror: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') page.problems.push(`console: ${msg.text()}`);
+    if (msg.type() !== 'error' || expectedProbe(msg)) return;
+    page.problems.push(`console: ${msg.text()}`);
   });
   await page.goto(url, { waitUntil: 'load' });
   return page;
@@ -183,6 +190,77 @@ async function lastClose(page, timeout = 15_000) {
 
 function assertNoProblems(page) {
   assert.deepEqual(page.problems, [], 'the page logged errors');
+}
+
+// ------------------------------------------------------------------ pub/sub panel
+
+async function waitForPubsub(page, available) {
+  await page.waitForSelector(`${tid('pubsub')}[data-available="${available}"]`, { timeout: 10_000 });
+}
+
+// Subscribes the panel to `topics` (one WebSocket) and waits until it is open.
+async function subscribe(page, topics) {
+  await page.fill(tid('sub-topics'), topics.join(', '));
+  await page.click(tid('subscribe'));
+  await page.waitForSelector(`${tid('subscriptions')} li[data-topics="${topics.join(', ')}"][data-state="open"]`, { timeout: 10_000 });
+}
+
+// Publishes with the panel's form, over HTTP (`topic`) or over a subscription's WebSocket
+// (`via`: its topics as listed).
+async function publish(page, text, { topic, via, binary = false }) {
+  if (via) {
+    await page.selectOption(tid('pub-via'), { label: `WebSocket of ${via}` });
+  } else {
+    await page.selectOption(tid('pub-via'), 'http');
+    await page.fill(tid('pub-topic'), topic);
+  }
+  await page.fill(tid('pub-message'), text);
+  await page.setChecked(tid('pub-binary'), binary, { force: true });
+  // Forget the previous answer, so that waiting for one waits for this one.
+  await page.$eval(tid('pub-result'), (p) => {
+    p.textContent = '';
+    delete p.dataset.delivered;
+  });
+  await page.click(tid('publish'));
+}
+
+// The `delivered` count the panel shows after an HTTP publish, and its sentence.
+async function delivered(page) {
+  await page.waitForSelector(`${tid('pub-result')}[data-delivered]`, { timeout: 10_000 });
+  return {
+    n: Number(await page.getAttribute(tid('pub-result'), 'data-delivered')),
+    text: await page.textContent(tid('pub-result')),
+  };
+}
+
+// Waits for `count` rows in the deliveries log; returns them all.
+async function deliveries(page, count) {
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="deliveries"] tr').length >= n,
+    count,
+    { timeout: 10_000 },
+  );
+  return page.$$eval(`${tid('deliveries')} tr`, (rows) => rows.map((tr) => ({
+    topic: tr.querySelector('td.topic').textContent,
+    type: tr.querySelector('td.type').textContent.trim(),
+    size: tr.querySelector('td.size').textContent,
+    preview: tr.querySelector('td.preview').textContent,
+  })));
+}
+
+// Refreshes the topic list until it shows `want` ({name: subscribers}), as the page shows it.
+async function expectTopics(page, want) {
+  let got;
+  for (let i = 0; i < 50; i += 1) {
+    await page.click(tid('topics-refresh'));
+    await page.waitForTimeout(100);
+    got = await page.$$eval(`${tid('topics')} li[data-topic]`, (items) => Object.fromEntries(
+      items.map((li) => [li.querySelector('.name').textContent, li.querySelector('.count').textContent]),
+    ));
+    const expected = Object.fromEntries(Object.entries(want).map(([k, n]) => [k, `${n} subscriber${n === 1 ? '' : 's'}`]));
+    if (JSON.stringify(got) === JSON.stringify(expected)) return;
+  }
+  assert.deepEqual(got, want, 'the topic list');
 }
 
 // ------------------------------------------------------------------ tests
@@ -340,6 +418,135 @@ describe('server-initiated closes', () => {
       const close = await lastClose(page);
       assert.equal(close.code, '1001', close.text);
       assert.equal(close.by, 'server');
+      await page.close();
+    } finally {
+      await stopServer(server);
+    }
+  });
+});
+
+describe('pub/sub panel', () => {
+  let context;
+
+  before(async () => {
+    context = await launchBrowser();
+  });
+
+  after(async () => {
+    await context?.close();
+  });
+
+  test('subscribes two topics, publishes over HTTP and over the WebSocket, lists the topics', { timeout: 90_000 }, async () => {
+    const server = await startServer(['--pubsub']);
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await waitForPubsub(page, 'yes');
+      assert.equal(await page.textContent(tid('pubsub-status')), 'available');
+      assert.equal(await page.isVisible(tid('pubsub-hint')), false);
+      assert.match(await page.textContent(tid('topics')), /No topic has a subscriber/);
+
+      await subscribe(page, ['news']);
+      await subscribe(page, ['sports']);
+      await expectTopics(page, { news: 1, sports: 1 });
+
+      await publish(page, 'hello news', { topic: 'news' });
+      let d = await delivered(page);
+      assert.equal(d.n, 1, d.text);
+      assert.match(d.text, /delivered to 1 subscriber\b/);
+      await publish(page, 'score', { topic: 'sports', binary: true });
+      d = await delivered(page);
+      assert.equal(d.n, 1, d.text);
+      // Markup in a payload is shown as text, never parsed.
+      await publish(page, '<b>goal</b>', { via: 'sports' });
+      await page.waitForSelector(`${tid('pub-result')}:has-text("Sent 11 B")`);
+      await deliveries(page, 3); // before the next publish, which goes another way
+      await publish(page, 'after the goal', { topic: 'news' });
+      await delivered(page);
+      assert.deepEqual(await deliveries(page, 4), [
+        { topic: 'news', type: 'text', size: '10 B', preview: 'hello news' },
+        { topic: 'sports', type: 'binary', size: '5 B', preview: '73 63 6f 72 65' },
+        { topic: 'sports', type: 'text', size: '11 B', preview: '<b>goal</b>' },
+        { topic: 'news', type: 'text', size: '14 B', preview: 'after the goal' },
+      ]);
+      assert.equal(await page.locator(`${tid('deliveries')} b`).count(), 0);
+
+      // One WebSocket for both topics: a publish to news reaches it and the news one.
+      await subscribe(page, ['news', 'sports']);
+      await expectTopics(page, { news: 2, sports: 2 });
+      await publish(page, 'to both', { topic: 'news' });
+      d = await delivered(page);
+      assert.equal(d.n, 2, d.text);
+      assert.match(d.text, /delivered to 2 subscribers/);
+      const rows = (await deliveries(page, 6)).slice(4);
+      assert.deepEqual(rows.map((r) => r.topic).sort(), ['news', 'news, sports']);
+      assert.ok(rows.every((r) => r.preview === 'to both'), JSON.stringify(rows));
+      // Its WebSocket publishes to both of its topics, itself included.
+      await publish(page, 'from the pair', { via: 'news, sports' });
+      const fromPair = (await deliveries(page, 10)).slice(6);
+      assert.deepEqual(fromPair.map((r) => r.topic).sort(), ['news', 'news, sports', 'news, sports', 'sports']);
+
+      // Unsubscribing closes that WebSocket.
+      await page.click(`${tid('subscriptions')} li[data-topics="news"] ${tid('unsubscribe')}`);
+      await page.waitForSelector(`${tid('subscriptions')} li[data-topics="news"]`, { state: 'detached' });
+      await expectTopics(page, { news: 1, sports: 2 });
+      await publish(page, 'anyone?', { topic: 'news' });
+      assert.equal((await delivered(page)).n, 1);
+
+      // The echo panel still echoes on a --pubsub server (any path but /topics).
+      await connect(page);
+      await sendText(page, 'echo beside topics');
+      const echo = await waitForRow(page, 0);
+      assert.deepEqual([echo.preview, echo.verify], ['echo beside topics', '✓']);
+      assertNoProblems(page);
+      mkdirSync(ARTIFACT_DIR, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACT_DIR, 'pubsub.png'), fullPage: true });
+      await stopServer(server); // before the tab closes: an open page answers its 1001 at once
+      await page.close();
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test('tokens: the list and subscriptions need --subscribe-token, publishing --publish-token', { timeout: 60_000 }, async () => {
+    const server = await startServer(['--pubsub', '--subscribe-token', 'sub-secret', '--publish-token', 'pub-secret']);
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await waitForPubsub(page, 'yes');
+      assert.equal(await page.textContent(tid('pubsub-status')), 'token needed');
+      await page.fill(tid('pubsub-token'), 'sub-secret');
+      await page.click(tid('topics-refresh'));
+      await page.waitForSelector(`${tid('pubsub-status')}:text-is("available")`);
+      await subscribe(page, ['alerts']);
+      await publish(page, 'no token', { topic: 'alerts' });
+      await page.waitForSelector(`${tid('pub-result')}:has-text("403")`);
+      await page.fill(tid('pubsub-token'), 'pub-secret');
+      await publish(page, 'with token', { topic: 'alerts' });
+      assert.equal((await delivered(page)).n, 1);
+      assert.deepEqual(await deliveries(page, 1), [{ topic: 'alerts', type: 'text', size: '10 B', preview: 'with token' }]);
+      await stopServer(server); // before the tab closes: an open page answers its 1001 at once
+      await page.close();
+    } finally {
+      await stopServer(server);
+    }
+  });
+
+  test('without --pubsub the panel says it is unavailable and the echo still works', { timeout: 60_000 }, async () => {
+    const server = await startServer();
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await waitForPubsub(page, 'no');
+      assert.equal(await page.textContent(tid('pubsub-status')), 'unavailable');
+      assert.equal(await page.isVisible(tid('pubsub-hint')), true);
+      assert.match(await page.textContent(tid('pubsub-hint')), /sockeye serve --pubsub/);
+      assert.equal(await page.isEnabled(tid('subscribe')), false);
+      assert.equal(await page.isEnabled(tid('publish')), false);
+
+      await connect(page);
+      await sendText(page, 'still echoing');
+      const row = await waitForRow(page, 0);
+      assert.deepEqual([row.type, row.preview, row.verify], ['text', 'still echoing', '✓']);
+      assertNoProblems(page);
+      await stopServer(server); // before the tab closes: an open page answers its 1001 at once
       await page.close();
     } finally {
       await stopServer(server);

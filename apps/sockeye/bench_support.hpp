@@ -108,9 +108,7 @@ class timer {
   public:
     explicit timer(uv_loop_t* loop);
     void once(double seconds, std::function<void()> f) { start(seconds, 0, std::move(f)); }
-    void every(double seconds, std::function<void()> f) {
-        start(seconds, seconds, std::move(f));
-    }
+    void every(double seconds, std::function<void()> f) { start(seconds, seconds, std::move(f)); }
     void stop() { uv_timer_stop(&t_); }
     void close() { uv_close(reinterpret_cast<uv_handle_t*>(&t_), nullptr); }
 

@@ -15,6 +15,7 @@
 //   connect   open + handshake + close, --count times, --connections at a time
 //   idle      --connections idle connections; the server's VmRSS per connection, as the
 //             slope over all but the first (warm-up) 10 %, at most 100
+//   fanout    pub/sub: one publisher, --subscribers on a topic (bench_fanout.cpp)
 // With --server-pid the server's CPU time (utime/stime from /proc/PID/stat) is sampled at
 // the start and end of the measured window, so results can be read per message.
 #include <sockeye/client.hpp>
@@ -36,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_fanout.hpp"
 #include "bench_support.hpp"
 #include "client/client.hpp"
 #include "client_cli.hpp"
@@ -46,13 +48,13 @@ namespace sockeye::apps {
 
 namespace {
 
-using client_detail::client_connection;
 using bench_support::cpu_window;
 using bench_support::histogram;
 using bench_support::json_line;
 using bench_support::read_proc_rss;
 using bench_support::reaper;
 using bench_support::timer;
+using client_detail::client_connection;
 
 struct bench_options {
     std::string mode;
@@ -65,7 +67,9 @@ struct bench_options {
     std::uint64_t fragment = 64 * 1024;  // bare_echo takes frames up to 64 KiB only
     std::string expect_sha256;
     std::string verify = "sha256";  // stream: sha256 or bytes
-    int server_pid = 0;
+    int server_pid = 0;             // the first of server_pids
+    std::vector<int> server_pids;
+    fanout_options fanout;
     bool json = false;
 };
 
@@ -578,18 +582,22 @@ class bench {
 command_runner add_bench_command(CLI::App& app) {
     auto o = std::make_shared<bench_options>();
     auto* cmd = app.add_subcommand(
-        "bench", "Load generator: pingpong, stream, connect or idle against an echo server");
-    cmd->add_option("mode", o->mode, "pingpong, stream, connect or idle")
+        "bench",
+        "Load generator: pingpong, stream, connect or idle against an echo server; fanout "
+        "against a pub/sub server");
+    cmd->add_option("mode", o->mode, "pingpong, stream, connect, idle or fanout")
         ->required()
-        ->check(CLI::IsMember({"pingpong", "stream", "connect", "idle"}));
-    cmd->add_option("url", o->url, "ws:// URL of an echo server")->required();
+        ->check(CLI::IsMember({"pingpong", "stream", "connect", "idle", "fanout"}));
+    cmd->add_option("url", o->url,
+                    "ws:// URL of an echo server (fanout: of a topic, e.g. ws://HOST/topics/T)")
+        ->required();
     cmd->add_option("--connections", o->connections,
                     "Connections (pingpong: 1, connect: at a time, 50; idle: 10000)");
-    cmd->add_option("--size", o->size, "Message bytes (pingpong: 16; stream: 64 MiB)");
-    cmd->add_option("--duration", o->duration, "Measured seconds (pingpong)")
+    cmd->add_option("--size", o->size, "Message bytes (pingpong, fanout: 16; stream: 64 MiB)");
+    cmd->add_option("--duration", o->duration, "Measured seconds (pingpong, fanout)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
-    cmd->add_option("--warmup", o->warmup, "Seconds before measuring (pingpong)")
+    cmd->add_option("--warmup", o->warmup, "Seconds before measuring (pingpong, fanout)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--count", o->count, "Handshakes (connect)")->capture_default_str();
@@ -602,11 +610,29 @@ command_runner add_bench_command(CLI::App& app) {
         ->check(CLI::IsMember({"sha256", "bytes"}));
     cmd->add_option("--expect-sha256", o->expect_sha256,
                     "stream: the SHA-256 of the generated message, if known (skips hashing it)");
-    cmd->add_option("--server-pid", o->server_pid,
-                    "Server process: report its CPU time and (idle) memory from /proc");
+    cmd->add_option("--server-pid", o->server_pids,
+                    "Server process: report its CPU time and (idle) memory from /proc "
+                    "(fanout: several, comma-separated or repeated, are summed)")
+        ->delimiter(',');
+    auto& fo = o->fanout;
+    cmd->add_option("--subscribers", fo.subscribers, "fanout: subscriber connections")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--window", fo.window,
+                    "fanout: messages in flight (message k waits until every subscriber has "
+                    "received k - W)")
+        ->capture_default_str();
+    cmd->add_option("--rate", fo.rate,
+                    "fanout: publish this many messages per second instead of a window")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--publish-url", fo.publish_url, "fanout: the publisher's URL (default: url)");
+    cmd->add_option("--subscriber-urls", fo.subscriber_urls,
+                    "fanout: subscribers connect round-robin to these (several nodes)")
+        ->delimiter(',');
     cmd->add_flag("--json", o->json, "Also print one JSON object line");
     return [o, cmd]() -> int {
         if (!cmd->parsed()) return -1;
+        if (!o->server_pids.empty()) o->server_pid = o->server_pids.front();
         // An echo server that closes mid-write must not kill the generator.
         std::signal(SIGPIPE, SIG_IGN);
         // One descriptor per connection: take everything the hard limit allows.
@@ -616,6 +642,16 @@ command_runner add_bench_command(CLI::App& app) {
             setrlimit(RLIMIT_NOFILE, &rl);
         }
         try {
+            if (o->mode == "fanout") {
+                auto& f = o->fanout;
+                f.url = o->url;
+                if (o->size != 0) f.size = o->size;
+                f.duration = o->duration;
+                f.warmup = o->warmup;
+                f.server_pids = o->server_pids;
+                f.json = o->json;
+                return run_fanout(f);
+            }
             bench b(*o);
             return b.run();
         } catch (const std::exception& e) {

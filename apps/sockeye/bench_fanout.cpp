@@ -277,7 +277,8 @@ class fanout_bench {
         if (static_cast<double>(uv_hrtime() - last_progress_) / 1e9 < stall_s) return;
         const auto waiting = ring_[completed_ & (ring_size - 1)];
         error("stalled: message " + std::to_string(completed_) + " has not reached " +
-              std::to_string(waiting) + " subscriber(s) in " + std::to_string(stall_s) + " s");
+              std::to_string(waiting) + " subscriber(s) in " +
+              std::to_string(static_cast<int>(stall_s)) + " s");
         if (measuring_) {
             window_.stop();
             measuring_ = false;

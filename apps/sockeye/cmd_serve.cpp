@@ -10,6 +10,7 @@
 
 #include "commands.hpp"
 #include "echo.hpp"
+#include "pubsub.hpp"
 
 namespace sockeye::apps {
 
@@ -45,11 +46,14 @@ command_runner add_serve_command(CLI::App& app) {
     struct state {
         server_options o;
         std::string level = "info";
+        bool pubsub = false;
+        pubsub_settings ps;
+        std::string slow = "close";
     };
     auto st = std::make_shared<state>();
     server_options& o = st->o;
     std::string& level = st->level;
-    auto* serve = app.add_subcommand("serve", "Serve HTTP and WebSocket (echo) on one port");
+    auto* serve = app.add_subcommand("serve", "Serve HTTP and WebSocket (echo, or pub/sub with --pubsub) on one port");
     serve->add_option("--host", o.host, "Address to listen on (IPv4 or IPv6 literal)")
         ->capture_default_str();
     serve->add_option("--port", o.port, "Port; 0 picks a free one")->capture_default_str();
@@ -152,6 +156,34 @@ command_runner add_serve_command(CLI::App& app) {
     serve->add_flag("--reject-empty", o.reject_empty, "Close (1008) on empty data messages");
     serve->add_flag("--no-builtin-endpoints{false}", o.builtin_endpoints,
                     "Do not answer /healthz and /metrics");
+    auto& ps = st->ps;
+    serve->add_flag("--pubsub", st->pubsub,
+                    "Pub/sub: WebSockets on /topics/NAME, POST /publish/NAME, GET /topics");
+    serve->add_flag("--pubsub-read-only", ps.read_only,
+                    "Subscribers may not publish: a client message is closed with 1008");
+    serve->add_option("--publish-token", ps.publish_token,
+                      "POST /publish needs 'Authorization: Bearer TOKEN'");
+    serve->add_option("--subscribe-token", ps.subscribe_token,
+                      "/topics WebSockets and GET /topics need this token (Bearer or ?token=)");
+    serve->add_option("--max-publish", ps.max_publish,
+                      "Largest published message in bytes (above: 413 over HTTP, 1009 over WebSocket)")
+        ->capture_default_str();
+    serve
+        ->add_option("--pubsub-backlog", o.pubsub.backlog,
+                     "Bytes a subscriber may have queued before it counts as too slow")
+        ->capture_default_str();
+    serve->add_option("--slow-subscriber", st->slow,
+                      "What a too slow subscriber gets: close (1008) or drop (messages skipped)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"close", "drop"}));
+    serve->add_option("--broker", o.pubsub.broker,
+                      "Join other nodes through Redis: redis://[:password@]host[:port][/db]");
+    serve->add_flag("--broker-sharded", o.pubsub.broker_sharded,
+                    "Use Redis 7 sharded pub/sub (SPUBLISH/SSUBSCRIBE), for Redis Cluster");
+    serve
+        ->add_option("--broker-backlog", o.pubsub.broker_backlog,
+                     "Bytes of messages held for Redis while it is unreachable (then dropped)")
+        ->capture_default_str();
     serve->add_option("--log-level", level, "debug, info, warn, error or off")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
@@ -163,8 +195,21 @@ command_runner add_serve_command(CLI::App& app) {
         cfg.log = parse_level(st->level);
         if (cfg.low_water_mark > cfg.high_water_mark) cfg.low_water_mark = cfg.high_water_mark;
 
+        cfg.pubsub.slow = st->slow == "drop"
+                              ? server_options::pubsub_options::slow_policy::drop
+                              : server_options::pubsub_options::slow_policy::close;
+        if (st->pubsub) {
+            // A subscriber's message is gathered whole before it is published.
+            const std::uint64_t limit = st->ps.max_publish;
+            if (cfg.max_message_size == 0 || cfg.max_message_size > limit) {
+                cfg.max_message_size = limit;
+            }
+        }
+
         try {
-            server srv(cfg, echo_handlers());
+            pubsub_app topics_app(st->ps);
+            server srv(cfg, st->pubsub ? topics_app.make_handlers() : echo_handlers());
+            if (st->pubsub) topics_app.attach(srv);
             srv.handle_signals();  // before the ready line: scripts may signal right after it
             srv.listen();
             std::string host =

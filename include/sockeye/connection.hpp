@@ -100,6 +100,14 @@ class connection {
     // A handle other threads may keep and use (see <sockeye/handle.hpp>); call on the
     // loop. Empty where a side does not support handles (the client, for now).
     virtual connection_handle handle() { return {}; }
+    // Topics (server side, on the loop): from subscribe() until unsubscribe() or the end,
+    // every message published to `topic` (server::publish, from anywhere) is sent to this
+    // connection. False for an empty topic, a connection that is closing, or a side without
+    // topics (the client). Subscribing twice is one subscription.
+    virtual bool subscribe(std::string_view /*topic*/) { return false; }
+    virtual bool unsubscribe(std::string_view /*topic*/) { return false; }
+    // Published messages skipped because this subscriber was too slow (policy drop).
+    virtual std::uint64_t published_dropped() const { return 0; }
     void* user_data = nullptr;  // free for the application
     // The application's object for this connection (set when accepting the upgrade, or
     // any time on the loop); destroyed after on_close returns.

@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sockeye {
@@ -68,6 +69,22 @@ struct server_options {
         std::size_t threshold = 64;               // whole messages shorter are sent plain
     } compression;
 
+    // Topics (connection::subscribe, server::publish).
+    struct pubsub_options {
+        // A published message is queued to a subscriber only while its unsent output stays
+        // within this many bytes (an empty queue always takes one message). Beyond it:
+        std::size_t backlog = 1 << 20;
+        // ... close the subscriber with 1008 "subscriber too slow", or skip the message
+        // for it (counted: connection::published_dropped(), sockeye_pubsub_dropped_total).
+        enum class slow_policy : std::uint8_t { close, drop } slow = slow_policy::close;
+        // Many nodes: "redis://[:password@]host[:port][/db]". Each node publishes to Redis
+        // and subscribes there to the topics its clients subscribe to. Empty: this node only.
+        std::string broker;
+        bool broker_sharded = false;            // SPUBLISH/SSUBSCRIBE (Redis 7, Cluster)
+        std::size_t broker_backlog = 8 << 20;   // bytes held while Redis is away; then dropped
+        std::string broker_prefix = "sockeye:"; // Redis channel = prefix + topic
+    } pubsub;
+
     bool reject_empty = false;  // empty data messages are closed with 1008
     bool builtin_endpoints = true;  // answer GET /healthz and /metrics (after the routes)
     log_level log = log_level::info;
@@ -78,6 +95,12 @@ struct timer_id {
     std::uint64_t value = 0;
     explicit operator bool() const noexcept { return value != 0; }
     friend bool operator==(timer_id, timer_id) = default;
+};
+
+// A topic and its subscribers on this node (server::topics()).
+struct topic_info {
+    std::string name;
+    std::size_t subscribers = 0;
 };
 
 class server {
@@ -128,6 +151,28 @@ class server {
     // says whether the timer was still set. From another thread the cancel is posted: a
     // run of fn already under way may still finish (true means the cancel was posted).
     bool cancel_timer(timer_id id);
+
+    // Topics. Any thread. Sends `data` to every subscriber of `topic` on every loop of this
+    // node and, with a broker, of every other node. The message is framed once: each
+    // subscriber's queue takes a reference to the same bytes. Messages from one thread to
+    // one topic reach each subscriber in publish order. Text must be valid UTF-8. `done`,
+    // if set, runs once every loop here has queued the message, with the number of local
+    // subscribers it was queued to: on the calling loop when called from a handler, else
+    // on the last loop to finish. False (and nothing sent, done not called) for an empty
+    // topic, invalid text, or once shutdown has begun.
+    bool publish(std::string_view topic, message_type type, std::span<const std::uint8_t> data,
+                 std::function<void(std::size_t delivered)> done = {});
+    bool publish_text(std::string_view topic, std::string_view text,
+                      std::function<void(std::size_t delivered)> done = {}) {
+        return publish(topic, message_type::text,
+                       {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()},
+                       std::move(done));
+    }
+    // The topics with subscribers on this node, by name.
+    std::vector<topic_info> topics() const;
+    // Whether the broker is configured, and connected now.
+    bool broker_configured() const;
+    bool broker_connected() const;
 
   private:
     struct impl;

@@ -57,63 +57,170 @@ void reserve_more(std::vector<std::uint8_t>& v, std::size_t extra) {
     }
     v.reserve(std::max({need, v.capacity() * 2, min_capacity}));
 }
+
+// The same for the lists of shared pieces: a subscriber that gets a message now and then
+// would otherwise allocate its list for each one.
+template <class T>
+struct list_pool {
+    static constexpr std::size_t lists = 8;
+    static constexpr std::size_t max_entries = 4096;
+    std::vector<std::vector<T>> free;
+
+    void give_back(std::vector<T>& v) noexcept {
+        if (v.capacity() != 0 && v.capacity() <= max_entries && free.size() < lists) {
+            v.clear();
+            free.push_back(std::move(v));
+        }
+        std::vector<T>().swap(v);
+    }
+    void take(std::vector<T>& v) {
+        if (v.capacity() != 0 || free.empty()) return;
+        v.swap(free.back());
+        free.pop_back();
+    }
+};
 }  // namespace
 
-void output_queue::append(std::span<const std::uint8_t> bytes) {
-    reserve_more(pending_, bytes.size());
-    pending_.insert(pending_.end(), bytes.begin(), bytes.end());
+namespace {
+template <class T>
+list_pool<T>& shared_list_pool() {
+    thread_local list_pool<T> p;
+    return p;
+}
+}  // namespace
+
+output_queue::~output_queue() {
+    for (shared_at& s : shared_) {
+        if (s.bytes) s.bytes->release();
+    }
 }
 
-void output_queue::append(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+void output_queue::append(piece bytes) {
+    reserve_more(pending_, bytes.size());
+    pending_.insert(pending_.end(), bytes.begin(), bytes.end());
+    pending_size_ += bytes.size();
+}
+
+void output_queue::append(piece a, piece b) {
     reserve_more(pending_, a.size() + b.size());
     pending_.insert(pending_.end(), a.begin(), a.end());
     pending_.insert(pending_.end(), b.begin(), b.end());
+    pending_size_ += a.size() + b.size();
 }
 
-void output_queue::append_urgent(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {
+void output_queue::append_urgent(piece a, piece b) {
+    const std::size_t n = a.size() + b.size();
     if (urgent_end_ == pending_.size()) {
         append(a, b);
     } else {
+        reserve_more(pending_, n);
         auto at = pending_.begin() + static_cast<std::ptrdiff_t>(urgent_end_);
         at = pending_.insert(at, a.begin(), a.end());
         pending_.insert(at + static_cast<std::ptrdiff_t>(a.size()), b.begin(), b.end());
+        pending_size_ += n;
     }
-    urgent_end_ += a.size() + b.size();
+    // Shared pieces queued after the insertion point have not started either: they move
+    // behind the urgent bytes with the owned data there.
+    for (std::size_t i = writing_shared_; i < shared_.size(); ++i) {
+        if (shared_[i].at >= urgent_end_) shared_[i].at += n;
+    }
+    urgent_end_ += n;
+}
+
+void output_queue::append_shared(shared_bytes* b) {
+    if (shared_.capacity() == 0) shared_list_pool<shared_at>().take(shared_);
+    b->retain();
+    shared_.push_back({b, pending_.size()});
+    pending_size_ += b->size();
 }
 
 std::uint8_t* output_queue::grow(std::size_t n) {
     const std::size_t at = pending_.size();
     reserve_more(pending_, n);
     pending_.resize(at + n);
+    pending_size_ += n;
     return pending_.data() + at;
 }
 
-std::span<const std::uint8_t> output_queue::start_write() {
+void output_queue::start_write() {
+    writing_shared_ = shared_.size();  // end_write() left only pending pieces
     writing_.clear();
     writing_.swap(pending_);
+    writing_size_ = pending_size_;
+    pending_size_ = 0;
     written_ = 0;
+    segment_ = 0;
+    segment_off_ = 0;
     urgent_end_ = 0;
-    return {writing_.data(), writing_.size()};
 }
 
-std::span<const std::uint8_t> output_queue::next_write() {
-    if (written_ == writing_.size() && !pending_.empty()) return start_write();
-    return unwritten();
-}
-
-void output_queue::finish_write() noexcept {
-    in_flight_ = 0;
+void output_queue::end_write() noexcept {
+    for (std::size_t i = 0; i < writing_shared_; ++i) {
+        if (shared_[i].bytes) std::exchange(shared_[i].bytes, nullptr)->release();
+    }
+    shared_.erase(shared_.begin(), shared_.begin() + static_cast<std::ptrdiff_t>(writing_shared_));
+    writing_shared_ = 0;
     writing_.clear();
-    written_ = 0;
+    writing_size_ = written_ = 0;
+    segment_ = segment_off_ = 0;
+}
+
+output_queue::piece output_queue::segment(std::size_t k) const noexcept {
+    const std::size_t i = k / 2;
+    if (k % 2 == 1) return shared_[i].bytes->bytes();
+    const std::size_t from = i == 0 ? 0 : shared_[i - 1].at;
+    const std::size_t to = i < writing_shared_ ? shared_[i].at : writing_.size();
+    return {writing_.data() + from, to - from};
+}
+
+std::size_t output_queue::next_write(piece* out, std::size_t max_pieces, std::size_t max_bytes) {
+    if (written_ == writing_size_) {
+        end_write();
+        if (pending_size_ == 0) return 0;
+        start_write();
+    }
+    std::size_t n = 0;
+    std::size_t bytes = 0;
+    const std::size_t segments = 2 * writing_shared_ + 1;
+    for (std::size_t k = segment_; k < segments && n < max_pieces && bytes < max_bytes; ++k) {
+        piece p = segment(k);
+        if (k == segment_) p = p.subspan(segment_off_);
+        if (p.empty()) continue;
+        if (p.size() > max_bytes - bytes) p = p.first(max_bytes - bytes);
+        out[n++] = p;
+        bytes += p.size();
+    }
+    return n;
+}
+
+void output_queue::advance(std::size_t n) noexcept {
+    written_ += n;
+    const std::size_t segments = 2 * writing_shared_ + 1;
+    while (segment_ < segments) {
+        const std::size_t left = segment(segment_).size() - segment_off_;
+        if (n < left) {
+            segment_off_ += n;
+            return;
+        }
+        n -= left;
+        // Once the kernel has all of a shared piece, this queue lets go of it.
+        if (segment_ % 2 == 1) std::exchange(shared_[segment_ / 2].bytes, nullptr)->release();
+        if (segment_ + 1 == segments) {
+            segment_off_ += left;  // the end: stay on the last segment
+            return;
+        }
+        ++segment_;
+        segment_off_ = 0;
+    }
 }
 
 void output_queue::release() noexcept {
-    if (in_flight_ == 0 && written_ == writing_.size()) {
-        writing_.clear();
-        written_ = 0;
+    if (in_flight_ == 0 && written_ == writing_size_) {
+        end_write();
         give_back(writing_);
     }
     if (pending_.empty()) give_back(pending_);
+    if (shared_.empty()) shared_list_pool<shared_at>().give_back(shared_);
 }
 
 }  // namespace sockeye::net

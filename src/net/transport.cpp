@@ -82,11 +82,11 @@ void transport::receive_tls(const std::uint8_t* data, std::size_t len) {
 // Turns pending plaintext into TLS records in the TLS link's queue. False after a fatal TLS error.
 bool transport::encrypt_output() {
     if (tls_->engine->handshake_done()) {
-        while (output_.has_pending()) {
-            const auto bytes = output_.start_write();
-            const bool ok = tls_->engine->write(bytes.data(), bytes.size());
-            output_.finish_write();
-            if (!ok) return false;
+        if (output_.has_pending() &&
+            !output_.take_pending([this](output_queue::piece p) {
+                return tls_->engine->write(p.data(), p.size());
+            })) {
+            return false;
         }
         if (finishing_ && output_.empty() && !close_notify_sent_) {
             close_notify_sent_ = true;
@@ -106,21 +106,28 @@ void transport::fail(const char* why) {
     handler_.on_transport_end(why);
 }
 
-// uv_buf_t lengths are unsigned int: a queue of 4 GiB or more goes out in pieces.
+// uv_buf_t lengths are unsigned int: a queue of 4 GiB or more goes out in pieces. A write
+// gathers up to max_pieces pieces (owned bytes and the shared frames between them).
 constexpr std::size_t max_write = std::size_t{1} << 30;
+constexpr std::size_t max_pieces = 64;
 
-// Writes as much as the kernel takes now; the rest of a piece it did not take goes through
+// Writes as much as the kernel takes now; the rest of a write it did not take goes through
 // uv_write. True if any byte went out.
 bool transport::write_out() {
     output_queue& out = wire();
     bool progress = false;
+    output_queue::piece pieces[max_pieces];
+    uv_buf_t bufs[max_pieces];
     while (!out.writing()) {
-        const auto bytes = out.next_write();
-        if (bytes.empty()) break;
-        const std::size_t piece = std::min(bytes.size(), max_write);
-        auto* base = const_cast<char*>(reinterpret_cast<const char*>(bytes.data()));
-        uv_buf_t b = uv_buf_init(base, static_cast<unsigned>(piece));
-        int r = uv_try_write(stream(), &b, 1);
+        const std::size_t n = out.next_write(pieces, max_pieces, max_write);
+        if (n == 0) break;
+        std::size_t total = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            bufs[i] = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(pieces[i].data())),
+                                  static_cast<unsigned>(pieces[i].size()));
+            total += pieces[i].size();
+        }
+        int r = uv_try_write(stream(), bufs, static_cast<unsigned>(n));
         if (r == UV_EAGAIN) r = 0;
         if (r < 0) {
             fail(uv_strerror(r));
@@ -130,16 +137,23 @@ bool transport::write_out() {
         count_out(written);
         out.advance(written);
         progress = progress || written > 0;
-        if (written == piece) continue;
+        if (written == total) continue;
+        // The rest of these pieces, from where the kernel stopped.
+        std::size_t skip = written;
+        std::size_t first = 0;
+        while (skip >= bufs[first].len) skip -= bufs[first++].len;
+        bufs[first].base += skip;
+        bufs[first].len -= static_cast<unsigned>(skip);
         auto* req = new uv_write_t;
         req->data = this;
-        uv_buf_t rb = uv_buf_init(base + written, static_cast<unsigned>(piece - written));
-        if (const int e = uv_write(req, stream(), &rb, 1, on_write); e != 0) {
+        if (const int e = uv_write(req, stream(), bufs + first, static_cast<unsigned>(n - first),
+                                   on_write);
+            e != 0) {
             delete req;
             fail(uv_strerror(e));
             return progress;
         }
-        out.mark_in_flight(piece - written);
+        out.mark_in_flight(total - written);
     }
     return progress;
 }

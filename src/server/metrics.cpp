@@ -53,6 +53,21 @@ std::string metrics::render() const {
             http_requests);
     counter(out, "sockeye_connections_refused_total",
             "Connections turned away at --max-connections.", "counter", refused_at_limit);
+    counter(out, "sockeye_pubsub_topics", "Topics with subscribers on this node.", "gauge",
+            pubsub_topics);
+    counter(out, "sockeye_pubsub_subscriptions", "Subscriptions (connection and topic) open.",
+            "gauge", pubsub_subscriptions);
+    counter(out, "sockeye_pubsub_published_total",
+            "Messages published on this node or received from the broker.", "counter",
+            pubsub_published);
+    counter(out, "sockeye_pubsub_delivered_total", "Published messages queued to a subscriber.",
+            "counter", pubsub_delivered);
+    counter(out, "sockeye_pubsub_dropped_total",
+            "Published messages skipped for a slow subscriber (or one in a streamed send).",
+            "counter", pubsub_dropped);
+    counter(out, "sockeye_pubsub_slow_closed_total", "Subscribers closed as too slow (1008).",
+            "counter", pubsub_slow_closed);
+    if (render_broker) render_broker(out);
     std::lock_guard lock(mutex_);
     out += "# HELP sockeye_close_codes_total WebSocket connections ended, by close code.\n";
     out += "# TYPE sockeye_close_codes_total counter\n";

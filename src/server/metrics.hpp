@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -20,6 +21,15 @@ struct metrics {
     std::atomic<std::uint64_t> bytes_out{0};  // bytes written to sockets
     std::atomic<std::uint64_t> http_requests{0};
     std::atomic<std::uint64_t> refused_at_limit{0};  // connections turned away (max-connections)
+    // Topics.
+    std::atomic<std::int64_t> pubsub_topics{0};         // topics with subscribers here
+    std::atomic<std::int64_t> pubsub_subscriptions{0};  // (connection, topic) pairs
+    std::atomic<std::uint64_t> pubsub_published{0};     // messages published on or to this node
+    std::atomic<std::uint64_t> pubsub_delivered{0};     // queued to a subscriber
+    std::atomic<std::uint64_t> pubsub_dropped{0};       // skipped for a slow subscriber
+    std::atomic<std::uint64_t> pubsub_slow_closed{0};   // subscribers closed as too slow
+    // Set when a broker is configured: appends its lines to the exposition.
+    std::function<void(std::string&)> render_broker;
 
     // How a WebSocket connection ended, by close code.
     void count_close(std::uint16_t code);

@@ -79,6 +79,7 @@ struct server_worker : server_core {
     uv_timer_t shutdown_timer{};
     uv_async_t wakeup{};
     std::atomic<int> commands{0};
+    server_detail::publish_inbox inbox{&wakeup};  // published messages from other threads
     server_detail::app_timers timers{&loop_storage};  // server::set_timer's, on this loop
     std::size_t index = 0;                            // in server_state::workers
     bool listening = false;
@@ -223,16 +224,21 @@ server_worker::server_worker(server_state& o) : server_core(o), owner(o) {
         const int c = w->commands.exchange(0);
         if (c & cmd_reload_tls) w->tls = w->owner.current_tls();
         if (c & cmd_shutdown) w->begin_shutdown();
+        w->inbox.run([w](server_detail::publication& p) {
+            p.loop_finished(w->topics.deliver(p));
+        });
         w->mailbox->run_pending();
     });
     wakeup.data = this;
     mailbox = std::make_shared<server_detail::loop_mailbox>(&wakeup);
+    o.hub.add_loop(&topics, &inbox, mailbox);
     uv_unref(reinterpret_cast<uv_handle_t*>(&wakeup));  // never what keeps the loop alive
     on_drained = [](server_core& core) { static_cast<server_worker&>(core).finish_shutdown(); };
 }
 
 server_worker::~server_worker() {
     mailbox->close();  // answers and tasks from other threads now find the loop gone
+    inbox.close();
     // Connections still here (the shutdown backstop gave up on them) are not ended one by
     // one: their handles must find them gone all the same.
     for (auto* c = connections; c != nullptr; c = c->next_) c->release_handle();
@@ -501,6 +507,24 @@ bool server::cancel_timer(timer_id id) {
     server_worker& w = *s.workers[id.value % s.workers.size()];
     if (w.mailbox->on_loop_thread()) return w.timers.cancel(id.value);
     return w.mailbox->post([&w, id] { w.timers.cancel(id.value); });
+}
+
+bool server::publish(std::string_view topic, message_type type, std::span<const std::uint8_t> data,
+                     std::function<void(std::size_t)> done) {
+    if (impl_->stopping.load()) return false;
+    return impl_->hub.publish(topic, type, data, std::move(done));
+}
+
+std::vector<topic_info> server::topics() const {
+    return impl_->hub.topics();
+}
+
+bool server::broker_configured() const {
+    return false;
+}
+
+bool server::broker_connected() const {
+    return false;
 }
 
 }  // namespace sockeye

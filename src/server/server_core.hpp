@@ -19,6 +19,8 @@
 #include "net/tls_context.hpp"
 #include "net/transport.hpp"
 #include "protocol/handshake.hpp"
+#include "pubsub_hub.hpp"
+#include "topic_registry.hpp"
 
 namespace sockeye::server_detail {
 
@@ -45,6 +47,7 @@ struct server_shared {
     protocol::server_handshake_options handshake;
     http_routes routes;
     metrics stats;
+    pubsub_hub hub{stats, opts};
     // TCP connections open on all loops, against opts.max_connections.
     std::atomic<std::int64_t> open_connections{0};
 };
@@ -57,7 +60,8 @@ struct server_core {
           h(s.h),
           handshake(s.handshake),
           stats(s.stats),
-          routes(&s.routes) {}
+          routes(&s.routes),
+          topics(s.hub) {}
     server_core(const server_core&) = delete;
     server_core& operator=(const server_core&) = delete;
 
@@ -81,6 +85,8 @@ struct server_core {
     net::loop_deadlines deadlines;
     // Tasks from other threads for this loop (late upgrade answers, handles, post()).
     std::shared_ptr<loop_mailbox> mailbox;
+    // This loop's topics and their subscribers.
+    topic_registry topics;
     // The TLS configuration new connections use (replaced on reload); null without TLS.
     std::shared_ptr<net::tls_context> tls;
 

@@ -39,6 +39,7 @@ websocket_connection::websocket_connection(server_core& core, byte_channel& chan
 
 websocket_connection::~websocket_connection() {
     release_handle();  // end() did already; a handle must never reach a freed connection
+    unsubscribe_all();
 }
 
 void websocket_connection::open(bool deflate) {
@@ -60,8 +61,10 @@ void websocket_connection::end(const char* why, std::uint64_t bytes_in, std::uin
                                std::uint64_t started) {
     if (ended_) return;
     ended_ = true;
-    // Before on_close: what other threads post from now on (or posted already) is dropped.
+    // Before on_close: what other threads post from now on (or posted already) is dropped,
+    // and no published message is queued any more.
     release_handle();
+    unsubscribe_all();
     // Should this run inside the session's parsing (a handler ending the connection),
     // nothing of the rest of that read may reach the application after on_close.
     session_.stop();

@@ -6,17 +6,22 @@
 #include <sockeye/server.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "byte_channel.hpp"
 #include "common/message_delivery.hpp"
 #include "handle_block.hpp"
 #include "protocol/extensions.hpp"
 #include "protocol/session.hpp"
+#include "publication.hpp"
 #include "server_core.hpp"
 
 namespace sockeye::server_detail {
+
+struct topic_entry;
 
 class websocket_connection final : public sockeye::connection, private protocol::session_handler {
   public:
@@ -50,6 +55,9 @@ class websocket_connection final : public sockeye::connection, private protocol:
     void note_flushed() noexcept;
     // The connection ended (or its loop is going away): its handles find it gone.
     void release_handle() noexcept;
+    // A message published to one of its topics (topic_registry): queued by reference, or
+    // not, by the backlog policy.
+    published_delivery deliver_published(const publication& p);
 
     // ---- sockeye::connection
     bool send(message_type type, std::span<const std::uint8_t> data) override;
@@ -64,9 +72,13 @@ class websocket_connection final : public sockeye::connection, private protocol:
     const std::string& path() const override { return path_; }
     const std::string& peer() const override { return channel_.peer(); }
     connection_handle handle() override;  // connection_handle.cpp
+    bool subscribe(std::string_view topic) override;  // subscriptions.cpp
+    bool unsubscribe(std::string_view topic) override;
+    std::uint64_t published_dropped() const override { return subs_ ? subs_->dropped : 0; }
 
   private:
     void after_receive();
+    void unsubscribe_all() noexcept;
 
     // protocol::session_handler
     void on_message_begin(protocol::message_type type) override;
@@ -90,6 +102,12 @@ class websocket_connection final : public sockeye::connection, private protocol:
     // Shared with the handles given out; null until the first handle() (idle connections
     // pay this pointer only). The block's `self` keeps it alive while this points to it.
     handle_block* handle_ = nullptr;
+    // Topics subscribed to; null until the first subscribe (8 bytes for the others).
+    struct subscriptions {
+        std::vector<topic_entry*> topics;
+        std::uint64_t dropped = 0;
+    };
+    std::unique_ptr<subscriptions> subs_;
     // Deadlines in loop milliseconds; 0 = not set.
     std::uint64_t close_wait_ = 0;  // our close is sent: the peer's answer is due
     std::uint64_t next_ping_ = 0;

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "loopback_server.hpp"
+#include "raw_websocket.hpp"
 #include <sockeye/server.hpp>
 
 #include <atomic>
@@ -26,65 +27,13 @@
 namespace sockeye {
 namespace {
 
+using test::frames_after_head;
 using test::loopback_server;
+using test::open_websocket;
+using test::read_until;
 
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
-
-// Connects and sends an upgrade request without waiting for the answer; -1 on failure.
-int open_websocket(std::uint16_t port) {
-    const int fd = test::connect_loopback(port);
-    if (fd < 0) return -1;
-    static const std::string request =
-        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(request.size())) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-// Reads from `fd` until `done(received)` holds, the peer closes, or `limit` passes.
-template <class Done>
-std::string read_until(int fd, Done done, std::chrono::milliseconds limit = 5000ms) {
-    std::string got;
-    char buf[16384];
-    const auto until = clock_type::now() + limit;
-    while (!done(got)) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_type::now());
-        pollfd p{fd, POLLIN, 0};
-        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) break;
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        got.append(buf, static_cast<std::size_t>(n));
-    }
-    return got;
-}
-
-// The payloads of the unmasked server frames after the HTTP head; stops at a partial one.
-std::vector<std::string> frames_after_head(const std::string& bytes) {
-    std::vector<std::string> out;
-    std::size_t at = bytes.find("\r\n\r\n");
-    if (at == std::string::npos) return out;
-    at += 4;
-    while (at + 2 <= bytes.size()) {
-        std::size_t len = static_cast<unsigned char>(bytes[at + 1]) & 0x7f;
-        std::size_t head = 2;
-        if (len == 126) {
-            if (at + 4 > bytes.size()) break;
-            len = (static_cast<std::size_t>(static_cast<unsigned char>(bytes[at + 2])) << 8) |
-                  static_cast<unsigned char>(bytes[at + 3]);
-            head = 4;
-        }
-        if (at + head + len > bytes.size()) break;
-        out.push_back(bytes.substr(at + head, len));
-        at += head + len;
-    }
-    return out;
-}
 
 // What on_open hands to the test thread.
 struct opened_handles {

@@ -15,6 +15,7 @@
 //   connect   open + handshake + close, --count times, --connections at a time
 //   idle      --connections idle connections; the server's VmRSS per connection, as the
 //             slope over all but the first (warm-up) 10 %, at most 100
+//   fanout    pub/sub: one publisher, --subscribers on a topic (bench_fanout.cpp)
 // With --server-pid the server's CPU time (utime/stime from /proc/PID/stat) is sampled at
 // the start and end of the measured window, so results can be read per message.
 #include <sockeye/client.hpp>
@@ -26,21 +27,18 @@
 #include <uv.h>
 
 #include <algorithm>
-#include <array>
-#include <bit>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_fanout.hpp"
+#include "bench_support.hpp"
 #include "client/client.hpp"
 #include "client_cli.hpp"
 #include "commands.hpp"
@@ -50,6 +48,12 @@ namespace sockeye::apps {
 
 namespace {
 
+using bench_support::cpu_window;
+using bench_support::histogram;
+using bench_support::json_line;
+using bench_support::read_proc_rss;
+using bench_support::reaper;
+using bench_support::timer;
 using client_detail::client_connection;
 
 struct bench_options {
@@ -63,134 +67,10 @@ struct bench_options {
     std::uint64_t fragment = 64 * 1024;  // bare_echo takes frames up to 64 KiB only
     std::string expect_sha256;
     std::string verify = "sha256";  // stream: sha256 or bytes
-    int server_pid = 0;
+    int server_pid = 0;             // the first of server_pids
+    std::vector<int> server_pids;
+    fanout_options fanout;
     bool json = false;
-};
-
-double now_s() {
-    return static_cast<double>(uv_hrtime()) / 1e9;
-}
-
-// ------------------------------------------------------------------ measuring
-
-struct cpu_sample {
-    std::uint64_t utime = 0;  // clock ticks
-    std::uint64_t stime = 0;
-    bool ok = false;
-};
-
-cpu_sample read_proc_cpu(int pid) {
-    cpu_sample s;
-    if (pid <= 0) return s;
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    if (!std::getline(f, line)) return s;
-    // The command name may contain spaces and parentheses: fields start after the last ')'.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) return s;
-    std::istringstream in(line.substr(close + 2));
-    std::string field;
-    // Field 3 (state) is the first here; utime and stime are fields 14 and 15.
-    for (int i = 3; i <= 13; ++i) in >> field;
-    in >> s.utime >> s.stime;
-    s.ok = static_cast<bool>(in);
-    return s;
-}
-
-std::uint64_t read_proc_rss(int pid) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(f, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-    }
-    return 0;
-}
-
-double self_cpu_s() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-// Server and load-generator CPU over one window.
-class cpu_window {
-  public:
-    explicit cpu_window(int pid) : pid_(pid) {}
-    void start() {
-        t0_ = now_s();
-        c0_ = read_proc_cpu(pid_);
-        self0_ = self_cpu_s();
-    }
-    void stop() {
-        t1_ = now_s();
-        c1_ = read_proc_cpu(pid_);
-        self1_ = self_cpu_s();
-    }
-    double seconds() const { return t1_ - t0_; }
-    bool have_server() const { return c0_.ok && c1_.ok; }
-    double server_user_s() const { return ticks(c1_.utime - c0_.utime); }
-    double server_sys_s() const { return ticks(c1_.stime - c0_.stime); }
-    double server_cpu_pct() const {
-        return seconds() > 0 ? 100.0 * (server_user_s() + server_sys_s()) / seconds() : 0;
-    }
-    double client_cpu_pct() const {
-        return seconds() > 0 ? 100.0 * (self1_ - self0_) / seconds() : 0;
-    }
-
-  private:
-    static double ticks(std::uint64_t t) {
-        return static_cast<double>(t) / static_cast<double>(sysconf(_SC_CLK_TCK));
-    }
-    int pid_;
-    double t0_ = 0, t1_ = 0, self0_ = 0, self1_ = 0;
-    cpu_sample c0_, c1_;
-};
-
-// Latencies in nanoseconds, log-linear: values below 128 exactly, above that 128 buckets
-// per power of two (< 0.8 % error), up to 2^34 ns (17 s). Fixed size: recording is a
-// bit_width and an increment.
-class histogram {
-  public:
-    void record(std::uint64_t ns) {
-        ++counts_[index(std::min<std::uint64_t>(ns, max_value))];
-        ++total_;
-    }
-    void reset() {
-        counts_.fill(0);
-        total_ = 0;
-    }
-    std::uint64_t total() const { return total_; }
-    // The value at quantile q (0..1), in microseconds (bucket midpoint).
-    double quantile_us(double q) const {
-        if (total_ == 0) return 0;
-        const auto rank = static_cast<std::uint64_t>(q * static_cast<double>(total_ - 1)) + 1;
-        std::uint64_t seen = 0;
-        for (std::size_t i = 0; i < counts_.size(); ++i) {
-            seen += counts_[i];
-            if (seen >= rank) return static_cast<double>(midpoint(i)) / 1e3;
-        }
-        return static_cast<double>(max_value) / 1e3;
-    }
-
-  private:
-    static constexpr int sub_bits = 7;
-    static constexpr std::uint64_t sub = 1u << sub_bits;
-    static constexpr std::uint64_t max_value = (std::uint64_t{1} << 34) - 1;
-    static std::size_t index(std::uint64_t v) {
-        if (v < sub) return static_cast<std::size_t>(v);
-        const int k = static_cast<int>(std::bit_width(v)) - (sub_bits + 1);
-        return static_cast<std::size_t>(sub + static_cast<std::uint64_t>(k) * sub +
-                                        ((v >> k) - sub));
-    }
-    static std::uint64_t midpoint(std::size_t i) {
-        if (i < sub) return i;
-        const std::uint64_t k = (i - sub) / sub;
-        const std::uint64_t m = (i - sub) % sub + sub;
-        return (m << k) + ((std::uint64_t{1} << k) >> 1);
-    }
-    std::array<std::uint64_t, sub + 27 * sub + sub> counts_{};
-    std::uint64_t total_ = 0;
 };
 
 // ------------------------------------------------------------------ helpers
@@ -217,79 +97,6 @@ class pattern {
 
   private:
     std::vector<std::uint8_t> table_;
-};
-
-// Frees finished connections. A client_connection must outlive the close callbacks of its
-// libuv handles, which run at the end of the loop iteration in which on_close/on_error
-// fired (or of the next one): objects are deleted two timer runs after they were buried.
-// A zero timer rather than a check handle: an active check handle keeps the loop alive but
-// does not stop it from blocking in poll, so it would never run once the last socket went.
-class reaper {
-  public:
-    explicit reaper(uv_loop_t* loop) {
-        uv_timer_init(loop, &timer_);
-        timer_.data = this;
-    }
-    void bury(std::unique_ptr<client_connection> c) {
-        young_.push_back(std::move(c));
-        if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_))) {
-            uv_timer_start(&timer_, on_timer, 0, 0);
-        }
-    }
-    void close() { uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr); }
-
-  private:
-    static void on_timer(uv_timer_t* h) {
-        auto* self = static_cast<reaper*>(h->data);
-        self->old_.clear();
-        std::swap(self->old_, self->young_);
-        if (!self->old_.empty()) uv_timer_start(h, on_timer, 0, 0);
-    }
-    uv_timer_t timer_{};
-    std::vector<std::unique_ptr<client_connection>> young_;
-    std::vector<std::unique_ptr<client_connection>> old_;
-};
-
-class timer {
-  public:
-    explicit timer(uv_loop_t* loop) {
-        uv_timer_init(loop, &t_);
-        t_.data = this;
-    }
-    template <class F>
-    void once(double seconds, F f) {
-        fn_ = std::move(f);
-        uv_timer_start(
-            &t_, [](uv_timer_t* h) { static_cast<timer*>(h->data)->fn_(); },
-            static_cast<std::uint64_t>(std::max(0.0, seconds) * 1000.0 + 0.5), 0);
-    }
-    void stop() { uv_timer_stop(&t_); }
-    void close() { uv_close(reinterpret_cast<uv_handle_t*>(&t_), nullptr); }
-
-  private:
-    uv_timer_t t_{};
-    std::function<void()> fn_;
-};
-
-// JSON output without a library: numbers and plain strings only.
-class json_line {
-  public:
-    json_line& num(const char* k, double v) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%.10g", v);
-        return raw(k, buf);
-    }
-    json_line& str(const char* k, const std::string& v) { return raw(k, "\"" + v + "\""); }
-    json_line& boolean(const char* k, bool v) { return raw(k, v ? "true" : "false"); }
-    std::string text() const { return "{" + body_ + "}"; }
-
-  private:
-    json_line& raw(const char* k, const std::string& v) {
-        if (!body_.empty()) body_ += ", ";
-        body_ += "\"" + std::string(k) + "\": " + v;
-        return *this;
-    }
-    std::string body_;
 };
 
 // ------------------------------------------------------------------ the benchmark
@@ -775,18 +582,22 @@ class bench {
 command_runner add_bench_command(CLI::App& app) {
     auto o = std::make_shared<bench_options>();
     auto* cmd = app.add_subcommand(
-        "bench", "Load generator: pingpong, stream, connect or idle against an echo server");
-    cmd->add_option("mode", o->mode, "pingpong, stream, connect or idle")
+        "bench",
+        "Load generator: pingpong, stream, connect or idle against an echo server; fanout "
+        "against a pub/sub server");
+    cmd->add_option("mode", o->mode, "pingpong, stream, connect, idle or fanout")
         ->required()
-        ->check(CLI::IsMember({"pingpong", "stream", "connect", "idle"}));
-    cmd->add_option("url", o->url, "ws:// URL of an echo server")->required();
+        ->check(CLI::IsMember({"pingpong", "stream", "connect", "idle", "fanout"}));
+    cmd->add_option("url", o->url,
+                    "ws:// URL of an echo server (fanout: of a topic, e.g. ws://HOST/topics/T)")
+        ->required();
     cmd->add_option("--connections", o->connections,
                     "Connections (pingpong: 1, connect: at a time, 50; idle: 10000)");
-    cmd->add_option("--size", o->size, "Message bytes (pingpong: 16; stream: 64 MiB)");
-    cmd->add_option("--duration", o->duration, "Measured seconds (pingpong)")
+    cmd->add_option("--size", o->size, "Message bytes (pingpong, fanout: 16; stream: 64 MiB)");
+    cmd->add_option("--duration", o->duration, "Measured seconds (pingpong, fanout)")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
-    cmd->add_option("--warmup", o->warmup, "Seconds before measuring (pingpong)")
+    cmd->add_option("--warmup", o->warmup, "Seconds before measuring (pingpong, fanout)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--count", o->count, "Handshakes (connect)")->capture_default_str();
@@ -799,11 +610,29 @@ command_runner add_bench_command(CLI::App& app) {
         ->check(CLI::IsMember({"sha256", "bytes"}));
     cmd->add_option("--expect-sha256", o->expect_sha256,
                     "stream: the SHA-256 of the generated message, if known (skips hashing it)");
-    cmd->add_option("--server-pid", o->server_pid,
-                    "Server process: report its CPU time and (idle) memory from /proc");
+    cmd->add_option("--server-pid", o->server_pids,
+                    "Server process: report its CPU time and (idle) memory from /proc "
+                    "(fanout: several, comma-separated or repeated, are summed)")
+        ->delimiter(',');
+    auto& fo = o->fanout;
+    cmd->add_option("--subscribers", fo.subscribers, "fanout: subscriber connections")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--window", fo.window,
+                    "fanout: messages in flight (message k waits until every subscriber has "
+                    "received k - W)")
+        ->capture_default_str();
+    cmd->add_option("--rate", fo.rate,
+                    "fanout: publish this many messages per second instead of a window")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--publish-url", fo.publish_url, "fanout: the publisher's URL (default: url)");
+    cmd->add_option("--subscriber-urls", fo.subscriber_urls,
+                    "fanout: subscribers connect round-robin to these (several nodes)")
+        ->delimiter(',');
     cmd->add_flag("--json", o->json, "Also print one JSON object line");
     return [o, cmd]() -> int {
         if (!cmd->parsed()) return -1;
+        if (!o->server_pids.empty()) o->server_pid = o->server_pids.front();
         // An echo server that closes mid-write must not kill the generator.
         std::signal(SIGPIPE, SIG_IGN);
         // One descriptor per connection: take everything the hard limit allows.
@@ -813,6 +642,16 @@ command_runner add_bench_command(CLI::App& app) {
             setrlimit(RLIMIT_NOFILE, &rl);
         }
         try {
+            if (o->mode == "fanout") {
+                auto& f = o->fanout;
+                f.url = o->url;
+                if (o->size != 0) f.size = o->size;
+                f.duration = o->duration;
+                f.warmup = o->warmup;
+                f.server_pids = o->server_pids;
+                f.json = o->json;
+                return run_fanout(f);
+            }
             bench b(*o);
             return b.run();
         } catch (const std::exception& e) {

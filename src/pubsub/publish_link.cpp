@@ -227,7 +227,11 @@ void publish_link::handle_reply(reply_kind kind, void* raw) {
     }
     if (!reply || error) {
         stats_.dropped.fetch_add(1, std::memory_order_relaxed);
-        if (error && !stopped_) log_(std::string("redis refused a publish: ") + reply->str);
+        // The first, then one in 1024: a misconfigured Redis (MOVED in a cluster, ACLs)
+        // refuses every publish, which must not flood the log.
+        if (error && !stopped_ && refused_++ % 1024 == 0)
+            log_("redis refused a publish (" + std::to_string(refused_) +
+                 " so far): " + std::string(reply->str, reply->len));
         return;
     }
     stats_.published.fetch_add(1, std::memory_order_relaxed);

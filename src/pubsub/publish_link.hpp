@@ -74,7 +74,8 @@ class publish_link {
     redisAsyncContext* ac_ = nullptr;
     bool ready_ = false;
     bool stopped_ = false;
-    bool down_logged_ = false;  // one line per outage, not one per attempt
+    bool down_logged_ = false;   // one line per outage, not one per attempt
+    std::uint64_t refused_ = 0;  // publishes Redis answered with an error
     std::deque<held> held_;
     std::deque<std::uint64_t> in_flight_;  // bytes of each publish awaiting its reply
 };

@@ -258,6 +258,7 @@ void subscribe_link::send_subscription(command what, std::string_view topic) {
 }
 
 void subscribe_link::send(command what, std::span<const std::string_view> argv) {
+    if (!session_) return;  // an earlier send in the same batch failed and ended it
     std::vector<const char*> args;
     std::vector<std::size_t> lens;
     for (const auto& a : argv) {

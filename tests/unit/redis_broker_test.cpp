@@ -381,6 +381,20 @@ TEST_F(RedisBroker, StopWhileConnectedAndAfterStopPublishIsDropped) {
     EXPECT_EQ(a.broker->stats().dropped.load(), 1u);
 }
 
+TEST_F(RedisBroker, PublishRefusedByRedisIsDroppedAndLogged) {
+    node a(redis.port(), 1);
+    a.broker->start();
+    ASSERT_TRUE(run_until({&a}, [&] { return a.connected(); }));
+    // Redis 7 ACLs: the default user may no longer publish to any channel.
+    redis.command_integer({"ACL", "SETUSER", "default", "resetchannels"});
+    a.publish("t", "refused");
+    ASSERT_TRUE(run_until({&a}, [&] { return a.broker->stats().dropped.load() == 1; }));
+    EXPECT_EQ(a.broker->stats().published.load(), 0u);
+    EXPECT_EQ(a.broker->stats().held_bytes.load(), 0u);
+    EXPECT_TRUE(a.logged("refused a publish"));
+    EXPECT_TRUE(a.connected()) << "a refused command is no reason to reconnect";
+}
+
 TEST_F(RedisBroker, ShardedRoundTripAndUnsubscribe) {
     broker_settings sharded;
     sharded.sharded = true;

@@ -47,6 +47,7 @@ struct node {
         if (settings.url.host.empty()) settings.url.host = "127.0.0.1";
         if (settings.url.port == 6379) settings.url.port = port;
         settings.on_log = [this, origin](std::string_view line) {
+            // BROKER_TEST_LOG=1 shows what the brokers said, for a failing test.
             if (std::getenv("BROKER_TEST_LOG"))
                 std::fprintf(stderr, "node %d: %.*s\n", int(origin), int(line.size()), line.data());
             log.emplace_back(line);

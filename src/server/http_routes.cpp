@@ -38,7 +38,13 @@ http_answer http_routes::answer_get(const http::request_parser& req, const metri
         return a;
     }
     const std::string_view path = target_path_only(req.target());
-    if (builtins && path == "/healthz") return text(200, "ok\n");
+    if (builtins && path == "/healthz") {
+        // Local delivery goes on without the broker: the node stays healthy and says so.
+        if (stats.broker_connected) {
+            return text(200, stats.broker_connected() ? "ok\nbroker: up\n" : "ok\nbroker: down\n");
+        }
+        return text(200, "ok\n");
+    }
     if (builtins && path == "/metrics") {
         const std::string body = stats.render();
         std::string head;

@@ -1,12 +1,19 @@
 #include "metrics.hpp"
 
+#include <cstdio>
+
 namespace sockeye::server_detail {
 
 namespace {
 template <class T>
 void counter(std::string& out, const char* name, const char* help, const char* type,
              const std::atomic<T>& atomic_value) {
-    const T value = atomic_value.load(std::memory_order_relaxed);
+    append_metric(out, name, help, type, static_cast<double>(atomic_value.load(std::memory_order_relaxed)));
+}
+}  // namespace
+
+void append_metric(std::string& out, const char* name, const char* help, const char* type,
+                   double value) {
     out += "# HELP ";
     out += name;
     out += ' ';
@@ -18,10 +25,11 @@ void counter(std::string& out, const char* name, const char* help, const char* t
     out += '\n';
     out += name;
     out += ' ';
-    out += std::to_string(value);
+    char number[32];
+    std::snprintf(number, sizeof number, "%.17g", value);
+    out += number;
     out += '\n';
 }
-}  // namespace
 
 void metrics::count_close(std::uint16_t code) {
     std::lock_guard lock(mutex_);

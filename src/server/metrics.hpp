@@ -11,6 +11,10 @@
 
 namespace sockeye::server_detail {
 
+// One metric in the exposition format: HELP, TYPE and the value.
+void append_metric(std::string& out, const char* name, const char* help, const char* type,
+                   double value);
+
 struct metrics {
     std::atomic<std::int64_t> connections_open{0};       // WebSocket connections now open
     std::atomic<std::int64_t> http_connections_open{0};  // TCP connections not (yet) upgraded
@@ -28,8 +32,10 @@ struct metrics {
     std::atomic<std::uint64_t> pubsub_delivered{0};     // queued to a subscriber
     std::atomic<std::uint64_t> pubsub_dropped{0};       // skipped for a slow subscriber
     std::atomic<std::uint64_t> pubsub_slow_closed{0};   // subscribers closed as too slow
-    // Set when a broker is configured: appends its lines to the exposition.
+    // Set when a broker is configured: appends its lines to the exposition, and says
+    // whether it is connected (for /healthz).
     std::function<void(std::string&)> render_broker;
+    std::function<bool()> broker_connected;
 
     // How a WebSocket connection ended, by close code.
     void count_close(std::uint16_t code);

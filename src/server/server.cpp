@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "app_timers.hpp"
+#include "broker_bridge.hpp"
 #include "http1_connection.hpp"
 #include "log.hpp"
 #include "server_core.hpp"
@@ -112,6 +113,9 @@ struct server_state : server_shared {
     std::atomic<bool> stopping{false};
     std::atomic<std::size_t> next_loop{0};     // round-robin for post() and set_timer()
     std::atomic<std::uint64_t> next_timer{0};  // timer ids: sequence * loops + loop index
+    // The link to other nodes (on the first loop); declared before the loops so that it
+    // outlives the close callbacks of its handles, which their destructors run.
+    std::unique_ptr<server_detail::broker_bridge> broker;
     std::vector<std::unique_ptr<server_worker>> workers;
 
     server_state(server_options o, handlers hs) {
@@ -136,9 +140,22 @@ struct server_state : server_shared {
             workers.push_back(std::make_unique<server_worker>(*this));
             workers.back()->index = i;
         }
+        if (!opts.pubsub.broker.empty()) {
+            broker = std::make_unique<server_detail::broker_bridge>(workers.front()->loop,
+                                                                    opts.pubsub, hub, stats);
+            hub.set_broker(broker.get());
+        }
+    }
+
+    // The first loop's thread: no more messages to or from other nodes.
+    void stop_broker() {
+        if (!broker) return;
+        hub.set_broker(nullptr);
+        broker->stop();
     }
 
     ~server_state() {
+        stop_broker();  // the first loop no longer runs: this thread is its thread now
         for (auto& w : workers) {
             if (w->thread.joinable()) {
                 w->post(cmd_shutdown);
@@ -282,6 +299,7 @@ void server_worker::finish_shutdown() {
     uv_timer_stop(&shutdown_timer);
     uv_prepare_stop(&flusher);
     uv_idle_stop(&next_turn);
+    if (this == owner.workers.front().get()) owner.stop_broker();
     if (this == owner.workers.front().get() && owner.signals_installed) {
         uv_signal_stop(&owner.sigint);
         uv_signal_stop(&owner.sigterm);
@@ -382,6 +400,7 @@ void server_state::listen() {
         }
         uv_prepare_start(&w.flusher, on_prepare);
     }
+    if (broker) broker->start();
 }
 
 server::server(server_options options, handlers h)
@@ -520,11 +539,11 @@ std::vector<topic_info> server::topics() const {
 }
 
 bool server::broker_configured() const {
-    return false;
+    return impl_->broker != nullptr;
 }
 
 bool server::broker_connected() const {
-    return false;
+    return impl_->broker && impl_->broker->connected();
 }
 
 }  // namespace sockeye

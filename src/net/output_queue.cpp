@@ -15,6 +15,8 @@ constexpr std::size_t pool_buffers = 4;
 constexpr std::size_t pool_max_capacity = 8 << 20;  // don't hoard giant one-off sends
 // Fresh buffers start at least this big, so a pooled buffer fits the next small message.
 constexpr std::size_t min_capacity = 16 * 1024;
+// Entries of the shared-piece list a queue keeps when empty (16 bytes each).
+constexpr std::size_t max_kept_shared = 32;
 
 struct buffer_pool {
     std::vector<std::vector<std::uint8_t>> free;
@@ -58,35 +60,6 @@ void reserve_more(std::vector<std::uint8_t>& v, std::size_t extra) {
     v.reserve(std::max({need, v.capacity() * 2, min_capacity}));
 }
 
-// The same for the lists of shared pieces: a subscriber that gets a message now and then
-// would otherwise allocate its list for each one.
-template <class T>
-struct list_pool {
-    static constexpr std::size_t lists = 8;
-    static constexpr std::size_t max_entries = 4096;
-    std::vector<std::vector<T>> free;
-
-    void give_back(std::vector<T>& v) noexcept {
-        if (v.capacity() != 0 && v.capacity() <= max_entries && free.size() < lists) {
-            v.clear();
-            free.push_back(std::move(v));
-        }
-        std::vector<T>().swap(v);
-    }
-    void take(std::vector<T>& v) {
-        if (v.capacity() != 0 || free.empty()) return;
-        v.swap(free.back());
-        free.pop_back();
-    }
-};
-}  // namespace
-
-namespace {
-template <class T>
-list_pool<T>& shared_list_pool() {
-    thread_local list_pool<T> p;
-    return p;
-}
 }  // namespace
 
 output_queue::~output_queue() {
@@ -128,7 +101,6 @@ void output_queue::append_urgent(piece a, piece b) {
 }
 
 void output_queue::append_shared(shared_bytes* b) {
-    if (shared_.capacity() == 0) shared_list_pool<shared_at>().take(shared_);
     b->retain();
     shared_.push_back({b, pending_.size()});
     pending_size_ += b->size();
@@ -195,6 +167,8 @@ std::size_t output_queue::next_write(piece* out, std::size_t max_pieces, std::si
 
 void output_queue::advance(std::size_t n) noexcept {
     written_ += n;
+    // All of it (the usual case): the next next_write() or release() lets go of the pieces.
+    if (written_ == writing_size_) return;
     const std::size_t segments = 2 * writing_shared_ + 1;
     while (segment_ < segments) {
         const std::size_t left = segment(segment_).size() - segment_off_;
@@ -220,7 +194,9 @@ void output_queue::release() noexcept {
         give_back(writing_);
     }
     if (pending_.empty()) give_back(pending_);
-    if (shared_.empty()) shared_list_pool<shared_at>().give_back(shared_);
+    // A subscriber keeps a short list of shared pieces (a pool could not serve thousands
+    // of subscribers that all have a message queued at once); a long one is given back.
+    if (shared_.empty() && shared_.capacity() > max_kept_shared) std::vector<shared_at>().swap(shared_);
 }
 
 }  // namespace sockeye::net

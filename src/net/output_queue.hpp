@@ -9,8 +9,8 @@
 //
 // Bytes are either owned (copied in) or shared: a shared_bytes buffer (a published message,
 // framed once for every subscriber) is queued by reference and written from where it is,
-// with the owned bytes around it, in one gathering write. A shared buffer is let go as soon
-// as the kernel has taken all of it.
+// with the owned bytes around it, in one gathering write. A shared buffer is let go once
+// the kernel has taken all of it (at the latest when the next write starts, or release()).
 #pragma once
 #include <cstddef>
 #include <cstdint>

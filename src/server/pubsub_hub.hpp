@@ -58,8 +58,11 @@ class pubsub_hub {
     // Loop threads (registries): a subscriber arrived / left on some loop.
     void subscribed(const std::string& topic);
     void unsubscribed(const std::string& topic);
+    // Once per message and loop, not per subscriber: the counters are shared by the loops.
     void count_delivered(std::size_t n) noexcept {
-        if (n) stats_.pubsub_delivered.fetch_add(n, std::memory_order_relaxed);
+        if (n == 0) return;
+        stats_.pubsub_delivered.fetch_add(n, std::memory_order_relaxed);
+        stats_.messages_out.fetch_add(n, std::memory_order_relaxed);
     }
 
     std::vector<topic_info> topics() const;

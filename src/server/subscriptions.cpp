@@ -63,8 +63,7 @@ published_delivery websocket_connection::deliver_published(const publication& p)
     }
     channel_.output().append_shared(p.frame.get());
     channel_.request_flush();
-    core_.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
-    return published_delivery::queued;
+    return published_delivery::queued;  // counted per message by the registry
 }
 
 }  // namespace sockeye::server_detail

@@ -189,10 +189,11 @@ TEST(OutputQueue, SharedPiecesOfTheCurrentWriteStayWhilePendingOnesQueue) {
     q.append_urgent(b("U"), {});
     EXPECT_EQ(f->use_count(), 3u);
     q.write_done();
+    EXPECT_EQ(next(q), "USHARED");  // the next write starts: the written piece is let go
     EXPECT_EQ(f->use_count(), 2u);
     EXPECT_EQ(drain(q), "USHARED");
     q.release();
-    EXPECT_EQ(q.capacity(), 0u);
+    EXPECT_LT(q.capacity(), 1024u);  // no byte buffer; a short list of pieces may stay
     EXPECT_EQ(f->use_count(), 1u);
     f->release();
 }

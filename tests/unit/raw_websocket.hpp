@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,5 +71,65 @@ inline std::vector<std::string> frames_after_head(const std::string& bytes) {
     }
     return out;
 }
+
+// The unmasked server frames after the 101, one at a time, each byte parsed once (for
+// long streams, where frames_after_head() on everything read so far would be quadratic).
+class frame_stream {
+  public:
+    explicit frame_stream(int fd) : fd_(fd) {}
+
+    // The next frame's payload; nullopt if none is complete within `limit` or the peer
+    // closed the connection.
+    std::optional<std::string> next(std::chrono::milliseconds limit = 5000ms) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        for (;;) {
+            if (auto f = parse()) return f;
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
+            pollfd p{fd_, POLLIN, 0};
+            if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) != 1) {
+                return std::nullopt;
+            }
+            char chunk[65536];
+            const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+            if (n <= 0) return std::nullopt;
+            buf_.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+
+  private:
+    std::optional<std::string> parse() {
+        if (!head_) {
+            const auto end = buf_.find("\r\n\r\n");
+            if (end == std::string::npos) return std::nullopt;
+            at_ = end + 4;
+            head_ = true;
+        }
+        auto byte = [&](std::size_t i) { return static_cast<unsigned char>(buf_[at_ + i]); };
+        if (buf_.size() < at_ + 2) return std::nullopt;
+        std::size_t len = byte(1) & 0x7f;
+        std::size_t head = 2;
+        if (len >= 126) {
+            const std::size_t ext = len == 126 ? 2 : 8;
+            if (buf_.size() < at_ + 2 + ext) return std::nullopt;
+            len = 0;
+            for (std::size_t i = 0; i < ext; ++i) len = (len << 8) | byte(2 + i);
+            head += ext;
+        }
+        if (buf_.size() < at_ + head + len) return std::nullopt;
+        std::string payload = buf_.substr(at_ + head, len);
+        at_ += head + len;
+        if (at_ > (1u << 20)) {  // drop what was parsed
+            buf_.erase(0, at_);
+            at_ = 0;
+        }
+        return payload;
+    }
+
+    int fd_;
+    std::string buf_;
+    std::size_t at_ = 0;
+    bool head_ = false;
+};
 
 }  // namespace sockeye::test

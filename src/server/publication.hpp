@@ -34,8 +34,12 @@ struct publication {
 
     // A loop queued the message to `n` subscribers (or could not take it: n = 0).
     void loop_finished(std::size_t n) {
-        const std::size_t total = delivered.fetch_add(n, std::memory_order_relaxed) + n;
+        delivered.fetch_add(n, std::memory_order_relaxed);
         if (loops_left.fetch_sub(1, std::memory_order_acq_rel) != 1 || !done) return;
+        // Read after the last decrement, which acquires every other loop's count: a total
+        // taken from this loop's own add could miss a loop that added later but finished
+        // first.
+        const std::size_t total = delivered.load(std::memory_order_relaxed);
         if (done_on) {
             // A loop that is gone has no one left to tell.
             done_on->post([fn = std::move(done), total] { fn(total); });

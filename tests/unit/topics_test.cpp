@@ -213,6 +213,19 @@ int stalled_subscriber(std::uint16_t port, const std::string& path) {
 struct close_record {
     std::mutex mutex;
     std::vector<std::pair<std::uint16_t, std::uint64_t>> closes;  // code, published_dropped
+
+    // A connection leaves its topics before on_close runs: wait for the record itself.
+    bool wait_for(std::size_t n) {
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        for (;;) {
+            {
+                std::lock_guard lock(mutex);
+                if (closes.size() >= n) return true;
+            }
+            if (std::chrono::steady_clock::now() > until) return false;
+            std::this_thread::sleep_for(2ms);
+        }
+    }
 };
 
 TEST(Topics, ASlowSubscriberIsClosedWhileTheOthersGetEverything) {
@@ -258,6 +271,7 @@ TEST(Topics, ASlowSubscriberIsClosedWhileTheOthersGetEverything) {
     EXPECT_EQ(frames_seen.load(), count);
     // The stalled one was closed as too slow (and dropped once its close waited too long).
     ASSERT_TRUE(wait_subscribers(srv.get(), "feed", 1));
+    ASSERT_TRUE(rec->wait_for(1));
     {
         std::lock_guard lock(rec->mutex);
         ASSERT_EQ(rec->closes.size(), 1u);
@@ -314,6 +328,7 @@ TEST(Topics, TheDropPolicySkipsMessagesForASlowSubscriberAndCountsThem) {
     }
     ::close(slow);
     ASSERT_TRUE(wait_subscribers(srv.get(), "feed", 0));
+    ASSERT_TRUE(rec->wait_for(1));
     std::lock_guard lock(rec->mutex);
     ASSERT_EQ(rec->closes.size(), 1u);
     EXPECT_EQ(rec->closes[0].second, static_cast<std::uint64_t>(count + 1 - frames.size()));

@@ -285,6 +285,7 @@ TEST(Topics, TheDropPolicySkipsMessagesForASlowSubscriberAndCountsThem) {
     server_options o;
     o.pubsub.backlog = 32 * 1024;
     o.pubsub.slow = server_options::pubsub_options::slow_policy::drop;
+    o.ping_interval = 0;  // only published messages on the wire
     auto rec = std::make_shared<close_record>();
     handlers h = subscribe_by_path();
     h.on_close = [rec](connection& c, std::uint16_t code, std::string_view) {
@@ -292,9 +293,13 @@ TEST(Topics, TheDropPolicySkipsMessagesForASlowSubscriberAndCountsThem) {
         rec->closes.push_back({code, c.published_dropped()});
     };
     loopback_server srv(o, h);
-    const int slow = stalled_subscriber(srv.port(), "/feed");
+    // It reads nothing until all is published (with a normal receive buffer, so that it
+    // takes its backlog quickly afterwards).
+    const int slow = open_websocket(srv.port(), "/feed");
     ASSERT_TRUE(wait_subscribers(srv.get(), "feed", 1));
-    constexpr int count = 300;
+    // 8 MB, more than the kernel buffers for a peer that reads nothing (its send buffer
+    // grows to 4 MiB) and the backlog, however fast the server runs.
+    constexpr int count = 2000;
     for (int i = 0; i < count; ++i) {
         std::string m = "message-" + std::to_string(100000 + i).substr(1);
         m.resize(4096, '.');
@@ -306,10 +311,6 @@ TEST(Topics, TheDropPolicySkipsMessagesForASlowSubscriberAndCountsThem) {
     std::promise<std::size_t> last;
     srv.get().publish_text("feed", "message-99999", [&](std::size_t n) { last.set_value(n); });
     last.get_future().get();
-    // Now it reads, with a normal receive buffer: the tiny one made it trickle (a window of
-    // a few KiB, acknowledged late).
-    const int normal = 1 << 20;
-    ::setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &normal, sizeof normal);
     // Everything queued for it arrives; the last message too unless it was skipped as well
     // (then reading ends when nothing more comes).
     std::vector<std::string> frames;

@@ -41,20 +41,17 @@ void websocket_connection::unsubscribe_all() noexcept {
 
 published_delivery websocket_connection::deliver_published(const publication& p) {
     if (ended_ || session_.close_sent()) return published_delivery::skipped;
-    if (session_.sending_message()) {
-        // A data frame cannot go between the frames of the message being streamed.
+    auto skip = [this] {
         ++subs_->dropped;
         core_.stats.pubsub_dropped.fetch_add(1, std::memory_order_relaxed);
         return published_delivery::dropped;
-    }
+    };
+    // A data frame cannot go between the frames of the message being streamed.
+    if (session_.sending_message()) return skip();
     const std::size_t queued = channel_.buffered();
     const auto& o = core_.opts.pubsub;
     if (queued != 0 && queued + p.frame->size() > o.backlog) {
-        if (o.slow == server_options::pubsub_options::slow_policy::drop) {
-            ++subs_->dropped;
-            core_.stats.pubsub_dropped.fetch_add(1, std::memory_order_relaxed);
-            return published_delivery::dropped;
-        }
+        if (o.slow == server_options::pubsub_options::slow_policy::drop) return skip();
         core_.stats.pubsub_slow_closed.fetch_add(1, std::memory_order_relaxed);
         log(log_level::info, "subscriber too slow peer=%s queued=%zu: closing", peer().c_str(),
             queued);

@@ -97,6 +97,8 @@ class connection {
     virtual const std::string& subprotocol() const = 0;
     virtual const std::string& path() const = 0;  // request target of the upgrade
     virtual const std::string& peer() const = 0;  // "ip:port"
+    // The HTTP version the WebSocket was opened over: "1.1" (or "1.0"), or "2" (RFC 8441).
+    virtual std::string_view http_version() const { return "1.1"; }
     // A handle other threads may keep and use (see <sockeye/handle.hpp>); call on the
     // loop. Empty where a side does not support handles (the client, for now).
     virtual connection_handle handle() { return {}; }

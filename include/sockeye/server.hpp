@@ -56,6 +56,18 @@ struct server_options {
     std::string tls_ciphers;              // TLS 1.2 cipher list; empty = OpenSSL's default
     std::string tls_ciphersuites;         // TLS 1.3 suites; empty = OpenSSL's default
 
+    // HTTP/2 (RFC 9113) beside HTTP/1.1 on every port: chosen by ALPN ("h2") on TLS ports,
+    // by the connection preface (h2c with prior knowledge) on plain ones. WebSockets ride
+    // on h2 streams by the extended CONNECT of RFC 8441.
+    struct http2_settings {
+        bool enabled = true;
+        std::uint32_t max_concurrent_streams = 100;  // per connection
+        // Receive windows: how much a peer may send before we have consumed it. A stream's
+        // window reopens only as its WebSocket takes the bytes in.
+        std::uint32_t stream_window = 1 << 20;
+        std::uint32_t connection_window = 16 << 20;
+    } http2;
+
     // permessage-deflate (RFC 7692), used when a client offers it. Off by default: it costs
     // CPU per byte and, with context takeover, up to ~300 KiB of zlib state per connection
     // (compressor 2^(window+2) + 2^(mem_level+9) bytes, inflater 2^15 + ~7 KiB).

@@ -22,13 +22,19 @@ std::string openssl_errors() {
 
 namespace {
 
-// ALPN (RFC 7301): pick http/1.1 when offered. A client offering only other protocols
-// (h2 alone) proceeds without ALPN rather than being refused: it may still speak HTTP/1.1.
+constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char alpn_h2_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+// ALPN (RFC 7301): h2 when HTTP/2 is on and the client offers it, else http/1.1 (our order
+// wins over the client's: SSL_select_next_proto walks ours first). A client offering only
+// other protocols proceeds without ALPN rather than being refused: it may still speak
+// HTTP/1.1. `arg` is non-null when HTTP/2 is on.
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                unsigned int inlen, void*) {
-    static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+                unsigned int inlen, void* arg) {
+    const unsigned char* ours = arg ? alpn_h2_http11 : alpn_http11;
+    const unsigned int ours_len = arg ? sizeof alpn_h2_http11 : sizeof alpn_http11;
     unsigned char* selected = nullptr;
-    if (SSL_select_next_proto(&selected, outlen, http11, sizeof http11, in, inlen) ==
+    if (SSL_select_next_proto(&selected, outlen, ours, ours_len, in, inlen) ==
         OPENSSL_NPN_NEGOTIATED) {
         *out = selected;
         return SSL_TLSEXT_ERR_OK;
@@ -52,7 +58,7 @@ std::string leaf_fingerprint(SSL_CTX* ctx) {
 
 }  // namespace
 
-std::shared_ptr<tls_context> tls_context::create_server(const tls_settings& s) {
+std::shared_ptr<tls_context> tls_context::create_server(const tls_settings& s, bool http2) {
     ERR_clear_error();
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == nullptr) throw std::runtime_error("TLS: " + openssl_errors());
@@ -89,13 +95,14 @@ std::shared_ptr<tls_context> tls_context::create_server(const tls_settings& s) {
         fail("cannot load private key " + s.key_file);
     }
     if (SSL_CTX_check_private_key(ctx) != 1) fail("the key does not match the certificate");
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
+    static int h2_marker;
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, http2 ? &h2_marker : nullptr);
     result->fingerprint_ = leaf_fingerprint(ctx);
     return result;
 }
 
 std::shared_ptr<tls_context> tls_context::create_client(const std::string& cafile,
-                                                       bool insecure) {
+                                                       bool insecure, bool http2) {
     ERR_clear_error();
     SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == nullptr) throw std::runtime_error("TLS: " + openssl_errors());
@@ -114,9 +121,10 @@ std::shared_ptr<tls_context> tls_context::create_client(const std::string& cafil
                                      openssl_errors());
         }
     }
-    // Servers that route on ALPN (or insist on it) see that HTTP/1.1 follows.
-    static const unsigned char http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    if (SSL_CTX_set_alpn_protos(ctx, http11, sizeof http11) != 0) {  // 0 means success here
+    // Servers that route on ALPN (or insist on it) see that HTTP/1.1 (or h2) follows.
+    const unsigned char* alpn = http2 ? alpn_h2_http11 : alpn_http11;
+    const unsigned int alpn_len = http2 ? sizeof alpn_h2_http11 : sizeof alpn_http11;
+    if (SSL_CTX_set_alpn_protos(ctx, alpn, alpn_len) != 0) {  // 0 means success here
         throw std::runtime_error("TLS: cannot set ALPN: " + openssl_errors());
     }
     return result;

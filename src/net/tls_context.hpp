@@ -1,5 +1,6 @@
 // A TLS configuration (OpenSSL SSL_CTX), server or client side, with secure defaults: TLS 1.2 and 1.3
-// only, OpenSSL's default cipher lists unless given, ALPN "http/1.1", no renegotiation,
+// only, OpenSSL's default cipher lists unless given, ALPN "h2" (when HTTP/2 is on) then
+// "http/1.1", no renegotiation,
 // session tickets on. Connections hold their own reference to the SSL_CTX they started
 // with, so a reload (SIGHUP) can swap in a new context without touching them.
 #pragma once
@@ -21,11 +22,15 @@ struct tls_settings {
 class tls_context {
   public:
     // Loads and checks the certificate and key; throws std::runtime_error saying what is wrong.
-    static std::shared_ptr<tls_context> create_server(const tls_settings& settings);
-    // Client side: TLS 1.2+, ALPN "http/1.1", the peer's certificate verified against
-    // `cafile` (PEM, replaces the system store) or, when empty, the system store. With
-    // `insecure` nothing is verified (development only). Throws std::runtime_error.
-    static std::shared_ptr<tls_context> create_client(const std::string& cafile, bool insecure);
+    // With `http2`, ALPN offers h2 first.
+    static std::shared_ptr<tls_context> create_server(const tls_settings& settings,
+                                                      bool http2 = false);
+    // Client side: TLS 1.2+, ALPN "http/1.1" (with `http2`: "h2", then "http/1.1"), the
+    // peer's certificate verified against `cafile` (PEM, replaces the system store) or,
+    // when empty, the system store. With `insecure` nothing is verified (development
+    // only). Throws std::runtime_error.
+    static std::shared_ptr<tls_context> create_client(const std::string& cafile, bool insecure,
+                                                      bool http2 = false);
 
     ~tls_context();
     tls_context(const tls_context&) = delete;

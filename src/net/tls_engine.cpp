@@ -135,4 +135,11 @@ std::string tls_engine::server_name() const {
     return name ? name : "";
 }
 
+std::string tls_engine::alpn() const {
+    const unsigned char* p = nullptr;
+    unsigned int n = 0;
+    SSL_get0_alpn_selected(ssl_, &p, &n);
+    return p ? std::string(reinterpret_cast<const char*>(p), n) : std::string();
+}
+
 }  // namespace sockeye::net

@@ -45,6 +45,8 @@ class tls_engine {
     bool handshake_done() const;
     // Server: the name the client asked for (SNI), or "" if it sent none.
     std::string server_name() const;
+    // The protocol ALPN selected ("h2", "http/1.1"), or "" (none, or no handshake yet).
+    std::string alpn() const;
     // Client: starts the handshake (the ClientHello lands in pending()). False on error.
     bool start_handshake();
     // Why the peer's certificate was rejected ("certificate has expired", ...), or "" when

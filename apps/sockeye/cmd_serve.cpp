@@ -49,6 +49,7 @@ command_runner add_serve_command(CLI::App& app) {
         bool pubsub = false;
         pubsub_settings ps;
         std::string slow = "close";
+        std::string http2 = "on";
     };
     auto st = std::make_shared<state>();
     server_options& o = st->o;
@@ -129,6 +130,25 @@ command_runner add_serve_command(CLI::App& app) {
         ->check(CLI::IsMember({"1.2", "1.3"}));
     serve->add_option("--tls-ciphers", o.tls_ciphers, "TLS 1.2 cipher list (OpenSSL syntax)");
     serve->add_option("--tls-ciphersuites", o.tls_ciphersuites, "TLS 1.3 cipher suites");
+    serve->add_option("--http2", st->http2,
+                      "HTTP/2 beside HTTP/1.1: h2 by ALPN with TLS, h2c (prior knowledge) "
+                      "without; WebSockets over h2 by RFC 8441")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"on", "off"}));
+    serve
+        ->add_option("--http2-max-streams", o.http2.max_concurrent_streams,
+                     "Concurrent streams per HTTP/2 connection")
+        ->capture_default_str();
+    serve
+        ->add_option("--http2-stream-window", o.http2.stream_window,
+                     "Bytes a peer may send on one stream before we consume them")
+        ->capture_default_str()
+        ->check(CLI::Range(65535u, 2147483647u));
+    serve
+        ->add_option("--http2-connection-window", o.http2.connection_window,
+                     "Bytes a peer may send on one connection before we consume them")
+        ->capture_default_str()
+        ->check(CLI::Range(65535u, 2147483647u));
     auto& z = o.compression;
     serve->add_flag("--permessage-deflate", z.enabled,
                     "Compress messages (RFC 7692) with clients that offer it");
@@ -193,6 +213,7 @@ command_runner add_serve_command(CLI::App& app) {
         server_options& cfg = st->o;
         if (cfg.web_root.empty()) cfg.web_root = default_web_root();
         cfg.log = parse_level(st->level);
+        cfg.http2.enabled = st->http2 == "on";
         if (cfg.low_water_mark > cfg.high_water_mark) cfg.low_water_mark = cfg.high_water_mark;
 
         cfg.pubsub.slow = st->slow == "drop"

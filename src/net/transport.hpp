@@ -70,6 +70,8 @@ class transport {
     bool tls() const noexcept { return tls_ != nullptr; }
     // The TLS server name the client sent (SNI); "" without TLS or SNI.
     std::string tls_server_name() const { return tls_ ? tls_->engine->server_name() : ""; }
+    // The protocol TLS's ALPN selected ("h2", "http/1.1"); "" without TLS or ALPN.
+    std::string tls_alpn() const { return tls_ ? tls_->engine->alpn() : ""; }
 
     // Whether the owner wants input now; backpressure may still hold reading off.
     void set_reading(bool want);

@@ -326,6 +326,17 @@ handshake_result validate_upgrade(const request_head& req, const server_handshak
     return r;
 }
 
+handshake_result validate_h2_upgrade(const request_head& req, const server_handshake_options& opts) {
+    if (auto e = check_host(req.headers)) return std::move(*e);
+    if (auto e = check_version(req.headers)) return std::move(*e);
+    if (auto e = check_origin(req.headers, opts.allowed_origins)) return std::move(*e);
+    handshake_result r;
+    r.status = 101;
+    r.subprotocol = choose_subprotocol(req.headers, opts.subprotocols);
+    if (!r.subprotocol.empty()) r.headers.push_back({"Sec-WebSocket-Protocol", r.subprotocol});
+    return r;
+}
+
 std::string handshake_result::to_http() const {
     std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
     out.append(status_phrase(status)).append("\r\n");

@@ -60,6 +60,14 @@ bool is_websocket_request(const request_head& req) noexcept;
 // Validates an upgrade request per §4.2.1 and computes the answer per §4.2.2.
 handshake_result validate_upgrade(const request_head& req, const server_handshake_options& opts);
 
+// Validates a WebSocket request on an HTTP/2 stream (RFC 8441 §4 and §5): the extended
+// CONNECT itself (:method CONNECT, :protocol websocket) is the caller's to check; `req`
+// holds the stream's headers with :authority given as a Host header. Version, Origin and
+// subprotocol are checked and chosen as on HTTP/1.1. Success is status 101 here too (the
+// caller answers :status 200), with only Sec-WebSocket-Protocol among the headers: h2 has
+// no Sec-WebSocket-Key/Accept, no Upgrade, no Connection.
+handshake_result validate_h2_upgrade(const request_head& req, const server_handshake_options& opts);
+
 // base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")) (§4.2.2 step 5.4).
 std::string compute_accept(std::string_view key);
 

@@ -113,6 +113,7 @@ void http1_connection::terminate(const char* why) {
     phase_ = phase::closed;
     cancel_upgrade_wait();
     abort_exchange();
+    if (h2_) h2_->end_all(why ? why : "connection closed");
     if (!was_closed) {
         if (ws_) {
             // The close record, the counters and on_close are the WebSocket's.
@@ -153,7 +154,10 @@ void http1_connection::begin_close() {
 }
 
 void http1_connection::shutdown_for_server() {
-    if (phase_ == phase::websocket) {
+    if (phase_ == phase::http2) {
+        h2_->shutdown();
+        pump_http2();
+    } else if (phase_ == phase::websocket) {
         ws_->shutdown();
     } else if (phase_ == phase::http) {
         begin_close();
@@ -177,6 +181,7 @@ void http1_connection::on_transport_end(const char* error) {
 // Room in the output (after a synchronous write as after a completed one): the file goes
 // on, or requests held back while the output was full are answered.
 void http1_connection::on_transport_writable() {
+    if (phase_ == phase::http2) pump_http2();
     if (phase_ != phase::http) return;
     if (sending_file()) {
         send_file_piece();
@@ -214,6 +219,7 @@ void http1_connection::note_progress(std::uint64_t now) {
 
 void http1_connection::on_transport_drain() {
     send_deadline_ = 0;
+    if (phase_ == phase::http2) pump_http2();
     if (phase_ == phase::websocket) ws_->on_drain();
     if (phase_ == phase::http && http_->exchange) http_->exchange->drained();
 }
@@ -221,6 +227,7 @@ void http1_connection::on_transport_drain() {
 void http1_connection::handle_bytes(std::uint8_t* data, std::size_t len) {
     switch (phase_) {
         case phase::http: {
+            if (!h2_checked_ && maybe_start_http2(data, len)) break;
             const std::size_t used = handle_http(data, len);
             if (used < len && phase_ == phase::websocket) {
                 ws_->receive(data + used, len - used);  // frames right behind the upgrade
@@ -237,10 +244,72 @@ void http1_connection::handle_bytes(std::uint8_t* data, std::size_t len) {
         case phase::websocket:
             ws_->receive(data, len);
             break;
+        case phase::http2:
+            receive_http2(data, len);
+            break;
         case phase::closing:
         case phase::closed:
             break;  // after our close or error answer: discard until the peer's EOF
     }
+}
+
+bool http1_connection::maybe_start_http2(std::uint8_t* data, std::size_t len) {
+    static constexpr std::string_view preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    if (!core_.opts.http2.enabled) {
+        h2_checked_ = true;
+        return false;
+    }
+    bool h2 = false;
+    std::string bytes;
+    if (transport_.tls()) {
+        h2 = transport_.tls_alpn() == "h2";
+    } else {
+        // h2c with prior knowledge (RFC 9113 §3.3): the preface may come in pieces.
+        std::string& part = http_->preface_part;
+        const std::size_t n = std::min(len, preface.size() - part.size());
+        if (std::memcmp(data, preface.data() + part.size(), n) != 0) {
+            h2_checked_ = true;
+            if (part.empty()) return false;
+            bytes = std::move(part);  // it was HTTP/1.1 after all: replay from the start
+            bytes.append(reinterpret_cast<const char*>(data), len);
+            handle_bytes(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size());
+            return true;
+        }
+        if (part.size() + len < preface.size()) {
+            part.append(reinterpret_cast<const char*>(data), len);
+            return true;
+        }
+        h2 = true;
+        bytes = std::move(part);
+    }
+    h2_checked_ = true;
+    if (!h2) return false;
+    bytes.append(reinterpret_cast<const char*>(data), len);
+    try {
+        h2_ = std::make_unique<http2_connection>(core_, static_cast<byte_channel&>(*this),
+                                                 transport_.tls(), transport_.tls_server_name());
+    } catch (const std::exception& e) {
+        log(log_level::error, "HTTP/2 setup: %s", e.what());
+        terminate("HTTP/2 setup failed");
+        return true;
+    }
+    http_.reset();
+    phase_ = phase::http2;
+    update_reading();
+    arm_timer();
+    receive_http2(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    return true;
+}
+
+void http1_connection::receive_http2(const std::uint8_t* data, std::size_t len) {
+    if (!h2_->receive(data, len)) begin_close();
+    else arm_timer();
+}
+
+void http1_connection::pump_http2() {
+    if (phase_ != phase::http2) return;
+    h2_->pump();
+    if (h2_->over()) begin_close();
 }
 
 std::size_t http1_connection::handle_http(std::uint8_t* data, std::size_t len) {
@@ -387,6 +456,7 @@ void http1_connection::update_reading() {
         want = want && !sending_file() && http_->held_input.size() < hold;
     }
     if (phase_ == phase::websocket) want = !user_paused_;
+    // HTTP/2: always read; each stream's flow control is its window.
     transport_.set_reading(want);
 }
 
@@ -410,6 +480,7 @@ void http1_connection::arm_timer() {
     consider(close_deadline_);
     consider(send_deadline_);
     if (phase_ == phase::websocket) consider(ws_->next_deadline());
+    if (phase_ == phase::http2) consider(h2_->next_deadline());
     if (next == 0) {
         core_.deadlines.cancel(*this);
     } else {
@@ -464,6 +535,7 @@ void http1_connection::handle_deadline() {
                 peer_.c_str(), transport_.buffered(),
                 static_cast<double>(now - last_progress_) / 1000.0);
             if (ws_) ws_->note_send_timeout();
+            if (h2_) h2_->note_send_timeout();
             terminate("send timeout");
             return;
         }
@@ -472,12 +544,17 @@ void http1_connection::handle_deadline() {
         ws_->handle_deadline(now, unsent);
         if (phase_ == phase::closed) return;
     }
+    if (phase_ == phase::http2) {
+        h2_->handle_deadline(now, unsent);
+        if (phase_ == phase::closed) return;
+    }
     arm_timer();
     flush();
 }
 
 void http1_connection::on_transport_flushed() {
     if (ws_) ws_->note_flushed();
+    if (h2_) h2_->note_flushed();
 }
 
 }  // namespace sockeye::server_detail

@@ -16,6 +16,7 @@
 
 #include "byte_channel.hpp"
 #include "http/request_parser.hpp"
+#include "http2_connection.hpp"
 #include "http_request_view.hpp"
 #include "net/deadlines.hpp"
 #include "net/transport.hpp"
@@ -28,7 +29,9 @@
 
 namespace sockeye::server_detail {
 
-class http1_connection final : private byte_channel,
+class http1_connection final : public upgrade_waiter,
+                               private exchange_host,
+                               private byte_channel,
                                private net::transport_handler,
                                private net::deadline_entry {
   public:
@@ -44,24 +47,21 @@ class http1_connection final : private byte_channel,
     // Writes whatever output is pending (called for dirty connections).
     void flush() {
         if (http_ && http_->exchange) after_exchange_event();
+        if (h2_) pump_http2();
         transport_.flush();
     }
     // The loop's deadline timer calls this for a connection whose deadline came.
     static void on_deadline(net::deadline_entry& e);
     // The application answered a waiting upgrade (on this loop, after the hook returned).
-    void apply_upgrade_answer();
+    void apply_upgrade_answer() override;
     // The loop is going away: handles given out find the connection gone.
     void release_handle() noexcept {
         if (ws_) ws_->release_handle();
+        if (h2_) h2_->release_handles();
     }
 
-    // For the route exchange: response bytes, and a change worth looking at (ended,
-    // paused, resumed) that the connection acts on once it is safe to.
-    void exchange_output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
-    void exchange_changed();
-    int http_minor_version() const noexcept { return http_ ? http_->parser.version_minor() : 1; }
     std::size_t buffered_amount() const noexcept { return transport_.buffered(); }
-    std::uint64_t loop_now() const noexcept { return uv_now(core_.loop); }
+    std::uint64_t loop_now() const noexcept override { return uv_now(core_.loop); }
 
     http1_connection* prev_ = nullptr;  // server_core's list
     http1_connection* next_ = nullptr;
@@ -73,17 +73,9 @@ class http1_connection final : private byte_channel,
     enum class phase : std::uint8_t {
         http,       // reading request heads
         websocket,  // upgraded: bytes go to ws_
+        http2,      // HTTP/2 (ALPN h2 or the h2c preface): bytes go to h2_
         closing,    // output flushing, then FIN sent; reading until the peer's EOF
         closed,     // handles closing; deleted when they are
-    };
-
-    // An upgrade that passed the protocol checks and waits for the application's hook.
-    struct upgrade_wait {
-        protocol::handshake_result result;
-        std::string target;
-        std::optional<protocol::deflate_params> deflate;
-        std::vector<std::string> offered;  // subprotocols the client offered
-        std::shared_ptr<upgrade_reply::shared> reply;
     };
 
     // What only the HTTP phase needs, freed on upgrade: a WebSocket connection, idle ones
@@ -97,8 +89,9 @@ class http1_connection final : private byte_channel,
         std::uint64_t file_left = 0;
         bool keep_alive_after_file = false;
         std::string held_input;              // pipelined bytes that wait for the file to finish
+        std::string preface_part;            // the start of what may be the h2c preface
         std::uint64_t deadline = 0;          // for the next request head (handshake_timeout)
-        std::unique_ptr<upgrade_wait> wait;  // the upgrade hook's answer is awaited
+        std::unique_ptr<pending_upgrade> wait;  // the upgrade hook's answer is awaited
         std::unique_ptr<route_exchange> exchange;  // an application route's request
         std::uint64_t exchange_idle = 0;           // its route's idle timeout, ms (0 = none)
         bool in_exchange_call = false;             // inside the route handler or the body parser
@@ -122,6 +115,11 @@ class http1_connection final : private byte_channel,
 
     void start();
     void handle_bytes(std::uint8_t* data, std::size_t len);
+    // HTTP/2 when ALPN chose h2 or the bytes are the h2c preface: true if the bytes were
+    // taken (as HTTP/2, or held while they may still become the preface).
+    bool maybe_start_http2(std::uint8_t* data, std::size_t len);
+    void receive_http2(const std::uint8_t* data, std::size_t len);
+    void pump_http2();
     // Returns the bytes used; stops early when the rest must wait (file being sent).
     std::size_t handle_http(std::uint8_t* data, std::size_t len);
     void handle_request();
@@ -132,8 +130,6 @@ class http1_connection final : private byte_channel,
 
     // http1_upgrade.cpp
     void handle_upgrade_request(const protocol::request_head& head);
-    std::optional<protocol::deflate_params> negotiate_compression(
-        const protocol::request_head& head, protocol::handshake_result& result);
     void upgrade(const protocol::handshake_result& result, std::string_view target,
                  const std::optional<protocol::deflate_params>& deflate, app_state state);
     void ask_application(protocol::handshake_result result, std::string_view target,
@@ -143,6 +139,14 @@ class http1_connection final : private byte_channel,
     void upgrade_deadline();
 
     // http1_routes.cpp
+    // exchange_host: response bytes, and a change worth looking at (ended, paused,
+    // resumed) that the connection acts on once it is safe to.
+    void exchange_output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) override;
+    void exchange_changed() override;
+    framing exchange_framing() const noexcept override {
+        return http_ && http_->parser.version_minor() == 0 ? framing::close : framing::chunked;
+    }
+    std::size_t exchange_buffered() const noexcept override { return transport_.buffered(); }
     bool start_route(const http::request_parser& req, bool keep_alive);
     void after_exchange_event();
     void abort_exchange();
@@ -187,10 +191,13 @@ class http1_connection final : private byte_channel,
     phase phase_ = phase::http;
     bool user_paused_ = false;
     bool dirty_ = false;
+    bool h2_checked_ = false;  // the first bytes were looked at for HTTP/2
 
     std::unique_ptr<http_state> http_;  // freed once upgraded
     // Once upgraded; held inline: one allocation per connection, not two.
     std::optional<websocket_connection> ws_;
+    // Once the connection speaks HTTP/2.
+    std::unique_ptr<http2_connection> h2_;
 
     // Deadlines in loop milliseconds; 0 = not set.
     std::uint64_t close_deadline_ = 0;  // closing: the peer's EOF is due

@@ -24,7 +24,7 @@ void http1_connection::handle_upgrade_request(const protocol::request_head& head
     protocol::handshake_result result = protocol::validate_upgrade(head, core_.handshake);
     std::optional<protocol::deflate_params> deflate;
     if (result.accepted() && core_.opts.compression.enabled) {
-        deflate = negotiate_compression(head, result);
+        deflate = negotiate_compression(core_.opts, head, result);
     }
     if (!result.accepted()) {
         core_.stats.count_rejection(result.status);
@@ -51,34 +51,6 @@ void http1_connection::upgrade_deadline() {
     }
 }
 
-// permessage-deflate: the first acceptable offer wins and its answer joins the 101 headers;
-// a Sec-WebSocket-Extensions header that does not parse turns the answer into a 400.
-std::optional<protocol::deflate_params> http1_connection::negotiate_compression(
-    const protocol::request_head& head, protocol::handshake_result& result) {
-    std::vector<std::string_view> values;
-    for (const auto& h : head.headers) {
-        if (h.name.size() == 24 &&
-            strncasecmp(h.name.data(), "Sec-WebSocket-Extensions", 24) == 0) {
-            values.push_back(h.value);
-        }
-    }
-    if (values.empty()) return std::nullopt;
-    const auto parsed = protocol::parse_extensions(values);
-    if (!parsed.ok) {
-        result = protocol::handshake_result{};
-        result.status = 400;
-        result.reason = "malformed Sec-WebSocket-Extensions: " + parsed.error;
-        return std::nullopt;
-    }
-    const auto& c = core_.opts.compression;
-    protocol::deflate_config config{true, c.server_window_bits, c.client_window_bits,
-                                    c.server_no_context_takeover, c.client_no_context_takeover};
-    auto agreed = protocol::negotiate_deflate(parsed.offers, config);
-    if (!agreed) return std::nullopt;
-    result.headers.push_back({"Sec-WebSocket-Extensions", agreed->response});
-    return agreed->params;
-}
-
 // Hands the upgraded stream to a WebSocket connection: the 101 first (sealed, so that no
 // urgent frame overtakes it), then the connection, which from now on gets every byte.
 void http1_connection::upgrade(const protocol::handshake_result& result, std::string_view target,
@@ -100,18 +72,6 @@ void http1_connection::upgrade(const protocol::handshake_result& result, std::st
     request_flush();
 }
 
-namespace {
-
-// Headers an application adds must not be able to split the response.
-bool valid_headers(const std::vector<name_value>& headers) noexcept {
-    for (const auto& h : headers) {
-        if (!protocol::is_token(h.name) || !protocol::is_field_value(h.value)) return false;
-    }
-    return true;
-}
-
-}  // namespace
-
 // The application decides: it sees the request, and answers now or later, from any thread.
 // Until then the connection reads nothing (what came with the request is held) and the
 // handshake timeout bounds the wait.
@@ -129,7 +89,7 @@ void http1_connection::ask_application(protocol::handshake_result result, std::s
         respond(http::text_response(400, std::string(bad) + "\n", false), false);
         return;
     }
-    http_->wait = std::make_unique<upgrade_wait>(upgrade_wait{
+    http_->wait = std::make_unique<pending_upgrade>(pending_upgrade{
         std::move(result), std::string(target), std::move(deflate), request.subprotocols, reply});
     bool threw = false;
     try {
@@ -172,52 +132,22 @@ void http1_connection::cancel_upgrade_wait() {
 
 void http1_connection::apply_upgrade_answer() {
     if (!upgrade_waiting() || phase_ != phase::http) return;
-    std::unique_ptr<upgrade_wait> wait = std::move(http_->wait);
-    bool accepted = false;
-    accept_options chosen;
-    int status = 500;
-    std::string body;
-    std::vector<name_value> headers;
-    {
-        auto& r = *wait->reply;
-        std::lock_guard lock(r.mutex);
-        r.st = upgrade_reply::shared::state::over;
-        r.conn = nullptr;
-        accepted = r.accepted;
-        chosen = std::move(r.accept);
-        status = r.status;
-        body = std::move(r.body);
-        headers = std::move(r.headers);
-    }
+    std::unique_ptr<pending_upgrade> wait = std::move(http_->wait);
+    upgrade_answer answer = take_answer(*wait->reply);
     http_->deadline = 0;
-    if (!accepted) {
-        reject_upgrade(status, body, headers);
+    if (!answer.accepted) {
+        reject_upgrade(answer.status, answer.body, answer.headers);
+        return;
+    }
+    if (const auto bad = apply_accept(answer, wait->offered, wait->result); !bad.empty()) {
+        log(log_level::error, "upgrade hook answer for peer=%s: %.*s", peer_.c_str(),
+            static_cast<int>(bad.size()), bad.data());
+        reject_upgrade(500, bad, {});
         return;
     }
     protocol::handshake_result& result = wait->result;
-    if (!chosen.subprotocol.empty()) {
-        const auto& offered = wait->offered;
-        if (std::find(offered.begin(), offered.end(), chosen.subprotocol) == offered.end()) {
-            log(log_level::error, "upgrade hook chose subprotocol \"%s\", not offered by peer=%s",
-                chosen.subprotocol.c_str(), peer_.c_str());
-            reject_upgrade(500, "the application chose a subprotocol that was not offered", {});
-            return;
-        }
-        std::erase_if(result.headers, [](const protocol::owned_header& h) {
-            return strcasecmp(h.name.c_str(), "Sec-WebSocket-Protocol") == 0;
-        });
-        result.headers.push_back({"Sec-WebSocket-Protocol", chosen.subprotocol});
-        result.subprotocol = chosen.subprotocol;
-    }
-    if (!valid_headers(chosen.headers)) {
-        log(log_level::error, "upgrade hook added a malformed header for peer=%s", peer_.c_str());
-        reject_upgrade(500, "the application added a malformed header", {});
-        return;
-    }
-    for (auto& h : chosen.headers)
-        result.headers.push_back({std::move(h.name), std::move(h.value)});
     std::string held = std::move(http_->held_input);  // frames that came with the request
-    upgrade(result, wait->target, wait->deflate, std::move(chosen.state));
+    upgrade(result, wait->target, wait->deflate, std::move(answer.chosen.state));
     if (!held.empty() && phase_ == phase::websocket) {
         handle_bytes(reinterpret_cast<std::uint8_t*>(held.data()), held.size());
     }
@@ -229,7 +159,7 @@ void http1_connection::reject_upgrade(int status, std::string_view body,
                                       const std::vector<name_value>& headers) {
     if (status < 400 || status > 599) status = 500;
     std::vector<protocol::http_header> extra;
-    if (valid_headers(headers)) {
+    if (valid_app_headers(headers)) {
         for (const auto& h : headers) extra.push_back({h.name, h.value});
     } else {
         log(log_level::error, "upgrade hook added a malformed header for peer=%s", peer_.c_str());

@@ -61,6 +61,29 @@ std::string metrics::render() const {
             http_requests);
     counter(out, "sockeye_connections_refused_total",
             "Connections turned away at --max-connections.", "counter", refused_at_limit);
+    {
+        // RFC 8441 WebSockets beside HTTP/1.1 upgrades: which front door each came through.
+        const auto total = connections_total.load(std::memory_order_relaxed);
+        const auto h2 = http2_websockets_total.load(std::memory_order_relaxed);
+        out += "# HELP sockeye_websockets_by_http_version_total WebSocket connections opened, "
+               "by the HTTP version of their handshake.\n";
+        out += "# TYPE sockeye_websockets_by_http_version_total counter\n";
+        out += "sockeye_websockets_by_http_version_total{version=\"1.1\"} " +
+               std::to_string(total >= h2 ? total - h2 : 0) + '\n';
+        out += "sockeye_websockets_by_http_version_total{version=\"2\"} " + std::to_string(h2) +
+               '\n';
+    }
+    counter(out, "sockeye_http2_connections_total", "TCP connections that spoke HTTP/2.",
+            "counter", http2_connections_total);
+    counter(out, "sockeye_http2_streams_total", "HTTP/2 streams opened by peers.", "counter",
+            http2_streams_total);
+    counter(out, "sockeye_http2_requests_total", "Plain HTTP requests answered over HTTP/2.",
+            "counter", http2_requests);
+    counter(out, "sockeye_http2_refused_streams_total",
+            "HTTP/2 streams answered with an error status.", "counter", http2_refused);
+    counter(out, "sockeye_http2_rapid_reset_total",
+            "HTTP/2 connections ended for resetting streams too fast (CVE-2023-44487).",
+            "counter", http2_rapid_reset);
     counter(out, "sockeye_pubsub_topics", "Topics with subscribers on this node.", "gauge",
             pubsub_topics);
     counter(out, "sockeye_pubsub_subscriptions", "Subscriptions (connection and topic) open.",

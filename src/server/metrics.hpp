@@ -25,6 +25,13 @@ struct metrics {
     std::atomic<std::uint64_t> bytes_out{0};  // bytes written to sockets
     std::atomic<std::uint64_t> http_requests{0};
     std::atomic<std::uint64_t> refused_at_limit{0};  // connections turned away (max-connections)
+    // HTTP/2.
+    std::atomic<std::uint64_t> http2_connections_total{0};  // TCP connections that spoke h2
+    std::atomic<std::uint64_t> http2_streams_total{0};      // streams the peers opened
+    std::atomic<std::uint64_t> http2_requests{0};           // plain requests over h2
+    std::atomic<std::uint64_t> http2_websockets_total{0};   // WebSockets opened over h2
+    std::atomic<std::uint64_t> http2_refused{0};            // streams answered 4xx/5xx
+    std::atomic<std::uint64_t> http2_rapid_reset{0};        // connections ended for resets
     // Topics.
     std::atomic<std::int64_t> pubsub_topics{0};         // topics with subscribers here
     std::atomic<std::int64_t> pubsub_subscriptions{0};  // (connection, topic) pairs

@@ -3,7 +3,6 @@
 #include <ctime>
 
 #include "http/response.hpp"
-#include "http1_connection.hpp"
 #include "http_request_view.hpp"
 #include "log.hpp"
 #include "protocol/http_tokens.hpp"
@@ -20,7 +19,7 @@ bool is_framing_header(std::string_view name) noexcept {
 
 }  // namespace
 
-route_exchange::route_exchange(http1_connection& conn, http_request request, bool head_only,
+route_exchange::route_exchange(exchange_host& conn, http_request request, bool head_only,
                                bool keep_alive, std::uint64_t max_body, std::uint64_t now)
     : conn_(conn),
       max_body_(max_body),
@@ -138,7 +137,7 @@ bool route_exchange::begin_response(int status, std::vector<name_value> headers,
     }
     began_ = true;
     no_body_ = head_only_ || status == 204 || status == 304;
-    const bool http10 = conn_.http_minor_version() == 0;
+    const auto framing = conn_.exchange_framing();
     std::string head;
     http::append_status_line(head, status);
     http::append_date_header(head, "Date", std::time(nullptr));
@@ -148,9 +147,9 @@ bool route_exchange::begin_response(int status, std::vector<name_value> headers,
             const std::uint64_t n = length.value_or(0);  // (GCC 12 misreads *length here)
             http::append_header(head, "Content-Length", n);
             left_ = n;
-        } else if (http10) {
+        } else if (framing == exchange_host::framing::close) {
             keep_alive_ = false;  // no chunked in HTTP/1.0: the end of the body is the close
-        } else {
+        } else if (framing == exchange_host::framing::chunked) {
             http::append_header(head, "Transfer-Encoding", "chunked");
             chunked_ = true;
         }
@@ -194,7 +193,7 @@ bool route_exchange::end() {
 }
 
 std::size_t route_exchange::buffered_amount() const {
-    return conn_.buffered_amount();
+    return conn_.exchange_buffered();
 }
 
 void route_exchange::output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) {

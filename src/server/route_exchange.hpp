@@ -1,8 +1,9 @@
 // One request to an application route and its response (sockeye::http_exchange), on the
-// HTTP/1.1 connection that carries it. The connection feeds it the body and reads its
-// state; the exchange writes the response into the connection's output. It never ends
-// itself: the connection destroys it once the response has ended and the body is read,
-// or after telling it that the client went away.
+// HTTP/1.1 connection or HTTP/2 stream that carries it (its exchange_host). The host feeds
+// it the body and reads its state; the exchange writes the response head (an HTTP/1.1 head,
+// which an HTTP/2 host turns into HEADERS) and the body pieces into the host. It never ends
+// itself: the host destroys it once the response has ended and the body is read, or after
+// telling it that the client went away.
 #pragma once
 #include <sockeye/http.hpp>
 
@@ -13,11 +14,31 @@
 
 namespace sockeye::server_detail {
 
-class http1_connection;
+// What carries an exchange.
+class exchange_host {
+  public:
+    // How a response of unknown length is delimited.
+    enum class framing : std::uint8_t {
+        close,    // HTTP/1.0: by the end of the connection
+        chunked,  // HTTP/1.1
+        frames,   // HTTP/2: DATA frames and END_STREAM
+    };
+    // The head first (in one call), then body pieces as they are to be sent.
+    virtual void exchange_output(std::span<const std::uint8_t> a,
+                                 std::span<const std::uint8_t> b) = 0;
+    // Ended, paused, resumed: looked at once it is safe to.
+    virtual void exchange_changed() = 0;
+    virtual framing exchange_framing() const noexcept = 0;
+    virtual std::size_t exchange_buffered() const noexcept = 0;
+    virtual std::uint64_t loop_now() const noexcept = 0;
+
+  protected:
+    ~exchange_host() = default;
+};
 
 class route_exchange final : public http_exchange {
   public:
-    route_exchange(http1_connection& conn, http_request request, bool head_only, bool keep_alive,
+    route_exchange(exchange_host& conn, http_request request, bool head_only, bool keep_alive,
                    std::uint64_t max_body, std::uint64_t now);
 
     // ---- the connection's side
@@ -60,7 +81,7 @@ class route_exchange final : public http_exchange {
     void guarded(const char* what, Fn&& fn) noexcept;
     void output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b = {});
 
-    http1_connection& conn_;
+    exchange_host& conn_;
     std::function<void(std::span<const std::uint8_t>, bool)> on_body_;
     std::function<void()> on_abort_;
     std::function<void()> on_drain_;

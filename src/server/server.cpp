@@ -131,7 +131,7 @@ struct server_state : server_shared {
             if (opts.tls_cert.empty() || opts.tls_key.empty()) {
                 throw std::runtime_error("TLS needs both --tls-cert and --tls-key");
             }
-            tls = net::tls_context::create_server(tls_settings());
+            tls = net::tls_context::create_server(tls_settings(), opts.http2.enabled);
             log(log_level::info, "TLS certificate %s sha256=%s", opts.tls_cert.c_str(),
                 tls->fingerprint().c_str());
         }
@@ -178,7 +178,7 @@ struct server_state : server_shared {
         if (!tls) return "TLS is not enabled";
         std::shared_ptr<net::tls_context> fresh;
         try {
-            fresh = net::tls_context::create_server(tls_settings());
+            fresh = net::tls_context::create_server(tls_settings(), opts.http2.enabled);
         } catch (const std::exception& e) {
             log(log_level::error, "certificate reload failed, keeping the old one: %s", e.what());
             return e.what();

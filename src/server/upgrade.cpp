@@ -1,6 +1,11 @@
-// The upgrade hook's reply (include/sockeye/upgrade.hpp) and its request.
-#include "http1_connection.hpp"
+// The upgrade hook's reply (include/sockeye/upgrade.hpp) and its request, and what both
+// front doors do the same way around it.
+#include <strings.h>
+
+#include <algorithm>
+
 #include "http_request_view.hpp"
+#include "protocol/http_tokens.hpp"
 #include "upgrade_wait.hpp"
 
 namespace sockeye {
@@ -94,6 +99,68 @@ bool end_wait(upgrade_reply::shared& s) {
     s.st = upgrade_reply::shared::state::over;
     s.conn = nullptr;
     return answered;
+}
+
+upgrade_answer take_answer(upgrade_reply::shared& r) {
+    upgrade_answer a;
+    std::lock_guard lock(r.mutex);
+    r.st = upgrade_reply::shared::state::over;
+    r.conn = nullptr;
+    a.accepted = r.accepted;
+    a.chosen = std::move(r.accept);
+    a.status = r.status;
+    a.body = std::move(r.body);
+    a.headers = std::move(r.headers);
+    return a;
+}
+
+bool valid_app_headers(const std::vector<name_value>& headers) noexcept {
+    for (const auto& h : headers) {
+        if (!protocol::is_token(h.name) || !protocol::is_field_value(h.value)) return false;
+    }
+    return true;
+}
+
+std::string_view apply_accept(upgrade_answer& a, const std::vector<std::string>& offered,
+                              protocol::handshake_result& result) {
+    auto& chosen = a.chosen;
+    if (!chosen.subprotocol.empty()) {
+        if (std::find(offered.begin(), offered.end(), chosen.subprotocol) == offered.end()) {
+            return "the application chose a subprotocol that was not offered";
+        }
+        std::erase_if(result.headers, [](const protocol::owned_header& h) {
+            return strcasecmp(h.name.c_str(), "Sec-WebSocket-Protocol") == 0;
+        });
+        result.headers.push_back({"Sec-WebSocket-Protocol", chosen.subprotocol});
+        result.subprotocol = chosen.subprotocol;
+    }
+    if (!valid_app_headers(chosen.headers)) return "the application added a malformed header";
+    for (auto& h : chosen.headers) result.headers.push_back({std::move(h.name), std::move(h.value)});
+    return {};
+}
+
+std::optional<protocol::deflate_params> negotiate_compression(const server_options& opts,
+                                                              const protocol::request_head& head,
+                                                              protocol::handshake_result& result) {
+    std::vector<std::string_view> values;
+    for (const auto& h : head.headers) {
+        if (same_header(h.name, "Sec-WebSocket-Extensions")) values.push_back(h.value);
+    }
+    if (values.empty()) return std::nullopt;
+    const auto parsed = protocol::parse_extensions(values);
+    if (!parsed.ok) {
+        result = protocol::handshake_result{};
+        result.status = 400;
+        result.reason = "malformed Sec-WebSocket-Extensions: " + parsed.error;
+        return std::nullopt;
+    }
+    const auto& c = opts.compression;
+    protocol::deflate_config config{true, c.server_window_bits, c.client_window_bits,
+                                    c.server_no_context_takeover, c.client_no_context_takeover};
+    auto agreed = protocol::negotiate_deflate(parsed.offers, config);
+    if (!agreed) return std::nullopt;
+    result.headers.push_back({"Sec-WebSocket-Extensions", agreed->response});
+    return agreed->params;
 }
 
 }  // namespace sockeye::server_detail

@@ -3,15 +3,30 @@
 #pragma once
 #include <sockeye/upgrade.hpp>
 
+#include <sockeye/server.hpp>
+
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "http/request_parser.hpp"
 #include "loop_mailbox.hpp"
+#include "protocol/extensions.hpp"
+#include "protocol/handshake.hpp"
 
 namespace sockeye::server_detail {
 
-class http1_connection;
+// What waits for an upgrade answer: an HTTP/1.1 connection or an HTTP/2 stream.
+class upgrade_waiter {
+  public:
+    // On the loop, after the hook returned: the answer given is applied.
+    virtual void apply_upgrade_answer() = 0;
+
+  protected:
+    ~upgrade_waiter() = default;
+};
 
 }  // namespace sockeye::server_detail
 
@@ -33,7 +48,7 @@ struct upgrade_reply::shared {
     std::shared_ptr<server_detail::loop_mailbox> mailbox;
 
     // Loop thread only: the waiting connection, null once it is gone or answered.
-    server_detail::http1_connection* conn = nullptr;
+    server_detail::upgrade_waiter* conn = nullptr;
 };
 
 }  // namespace sockeye
@@ -48,5 +63,42 @@ std::string_view make_upgrade_request(const http::request_parser& req, const std
 // Loop thread: ends the wait without an answer (timeout, client gone, shutdown). True if
 // an answer had already been given: the caller may still apply it.
 bool end_wait(upgrade_reply::shared& s);
+
+// An upgrade that passed the protocol checks and waits for the application's hook (on
+// either front door).
+struct pending_upgrade {
+    protocol::handshake_result result;
+    std::string target;
+    std::optional<protocol::deflate_params> deflate;
+    std::vector<std::string> offered;  // subprotocols the client offered
+    std::shared_ptr<upgrade_reply::shared> reply;
+    std::uint64_t deadline = 0;  // loop ms (HTTP/2; HTTP/1.1 uses its request deadline)
+};
+
+// The application's answer, taken out of the reply, which is over from then on.
+struct upgrade_answer {
+    bool accepted = false;
+    accept_options chosen;
+    int status = 500;
+    std::string body;
+    std::vector<name_value> headers;
+};
+upgrade_answer take_answer(upgrade_reply::shared& s);
+
+// An accept applied to the handshake result: the subprotocol the application chose (it
+// must be one the client offered) and the headers it added. Returns why the choice can't
+// be used (the upgrade is then answered 500), or "" when it is applied.
+std::string_view apply_accept(upgrade_answer& a, const std::vector<std::string>& offered,
+                              protocol::handshake_result& result);
+
+// Headers an application adds must not be able to split the response.
+bool valid_app_headers(const std::vector<name_value>& headers) noexcept;
+
+// permessage-deflate: the first acceptable offer wins and its answer joins the success
+// headers; a Sec-WebSocket-Extensions header that does not parse turns the result into a
+// 400. The same on HTTP/1.1 and HTTP/2.
+std::optional<protocol::deflate_params> negotiate_compression(const server_options& opts,
+                                                              const protocol::request_head& head,
+                                                              protocol::handshake_result& result);
 
 }  // namespace sockeye::server_detail

@@ -51,6 +51,8 @@ class websocket_connection final : public sockeye::connection, private protocol:
     // The channel drops the connection for not taking its output.
     void note_send_timeout();
     bool paused() const noexcept { return user_paused_; }
+    // It runs on an HTTP/2 stream (RFC 8441).
+    void set_http2() noexcept { http2_ = true; }
     // The channel flushed: the buffered amount other threads see is brought up to date.
     void note_flushed() noexcept;
     // The connection ended (or its loop is going away): its handles find it gone.
@@ -71,6 +73,7 @@ class websocket_connection final : public sockeye::connection, private protocol:
     const std::string& subprotocol() const override { return subprotocol_; }
     const std::string& path() const override { return path_; }
     const std::string& peer() const override { return channel_.peer(); }
+    std::string_view http_version() const override { return http2_ ? "2" : "1.1"; }
     connection_handle handle() override;  // connection_handle.cpp
     bool subscribe(std::string_view topic) override;  // subscriptions.cpp
     bool unsubscribe(std::string_view topic) override;
@@ -97,7 +100,8 @@ class websocket_connection final : public sockeye::connection, private protocol:
     bool opened_ = false;  // on_open was called (so on_close is owed)
     bool ended_ = false;
     bool close_received_ = false;
-    bool in_empty_ = true;  // the message being received has no bytes so far (--reject-empty)
+    bool in_empty_ = true;
+    bool http2_ = false;  // the message being received has no bytes so far (--reject-empty)
     std::uint16_t final_code_ = 1006;
     // Shared with the handles given out; null until the first handle() (idle connections
     // pay this pointer only). The block's `self` keeps it alive while this points to it.

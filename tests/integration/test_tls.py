@@ -124,13 +124,16 @@ class WssEchoTest(TlsServerTestCase):
                                    capture_output=True, timeout=30)
         self.assertNotEqual(untrusted.returncode, 0)
 
-    def test_alpn_selects_http11(self):
-        ctx = client_context(self.cert)
-        ctx.set_alpn_protocols(["h2", "http/1.1"])
-        with socket.create_connection((LOOPBACK, self.server.port), timeout=10) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-                self.assertEqual(s.selected_alpn_protocol(), "http/1.1")
-                self.assertIn(s.version(), ("TLSv1.2", "TLSv1.3"))
+    def test_alpn_selects_h2_then_http11(self):
+        # HTTP/2 is on by default: h2 when offered (test_http2 speaks it), else http/1.1.
+        for offered, chosen in ((["h2", "http/1.1"], "h2"), (["http/1.1", "h2"], "h2"),
+                                (["http/1.1"], "http/1.1")):
+            ctx = client_context(self.cert)
+            ctx.set_alpn_protocols(offered)
+            with socket.create_connection((LOOPBACK, self.server.port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    self.assertEqual(s.selected_alpn_protocol(), chosen, offered)
+                    self.assertIn(s.version(), ("TLSv1.2", "TLSv1.3"))
 
     def test_tls_1_1_is_refused(self):
         ctx = client_context(self.cert)

@@ -10,6 +10,8 @@ here. Text messages that are commands do something else instead:
     "reset"              RST_STREAM (CANCEL) on the stream, without a close
     "drop"               the TCP connection is closed at once
     "headers"            answers with the request's headers, one "name: value" per line
+    "info"               answers "connections C streams S": TCP connections accepted so
+                         far, WebSocket streams opened on this one
 
 Prints "listening PORT" on stdout once it accepts connections; runs until killed.
 """
@@ -26,6 +28,9 @@ import h2.events
 import h2.settings
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
+
+
+accepted_connections = 0
 
 
 class Stream:
@@ -48,6 +53,7 @@ class PeerConnection:
         self.conn = h2.connection.H2Connection(config=config)
         self.streams = {}
         self.dropped = False
+        self.opened_streams = 0
 
     def run(self):
         settings = {h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20}
@@ -126,6 +132,7 @@ class PeerConnection:
         # wsproto's Connection is the WebSocket after its handshake (the CONNECT did that
         # here): it starts open.
         self.streams[sid] = Stream(sid, event.headers)
+        self.opened_streams += 1
 
     def on_ws_events(self, stream):
         for ev in stream.ws.events():
@@ -170,6 +177,10 @@ class PeerConnection:
                 self.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            return True
+        if text == "info":
+            self.ws_send(stream, TextMessage(
+                data=f"connections {accepted_connections} streams {self.opened_streams}"))
             return True
         if text == "headers":
             lines = "\n".join(f"{k}: {v}" for k, v in stream.request_headers)
@@ -241,8 +252,10 @@ def main():
                 return
         PeerConnection(sock, args).run()
 
+    global accepted_connections
     while True:
         sock, _ = listener.accept()
+        accepted_connections += 1
         threading.Thread(target=serve, args=(sock,), daemon=True).start()
 
 

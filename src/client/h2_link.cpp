@@ -367,6 +367,10 @@ void h2_link::on_prepare(uv_prepare_t* p) {
 // nghttp2's frames into the transport's queue, while the socket keeps up.
 void h2_link::produce_output() {
     if (session_ == nullptr || !transport_ || transport_->closed()) return;
+    if (receiving_) {  // nghttp2 must not send from inside its own receive callbacks
+        request_pump();
+        return;
+    }
     if (pumping_) {
         pump_again_ = true;
         return;
@@ -391,6 +395,10 @@ void h2_link::produce_output() {
 }
 
 void h2_link::pump() {
+    if (receiving_) {
+        request_pump();
+        return;
+    }
     produce_output();
     if (transport_ && !transport_->closed()) transport_->flush();
     notify_writable();
@@ -415,7 +423,9 @@ void h2_link::notify_writable() {
 void h2_link::on_transport_data(std::uint8_t* data, std::size_t len) {
     check_alpn_and_start();
     if (session_ == nullptr || shutting_down_) return;
+    receiving_ = true;
     const ssize_t rv = nghttp2_session_mem_recv(session_, data, len);
+    receiving_ = false;
     if (rv < 0) {
         const std::string why = std::string("HTTP/2 protocol error from ") + settings_.where +
                                 ": " + nghttp2_strerror(static_cast<int>(rv));

@@ -166,6 +166,7 @@ class h2_link final : private net::transport_handler {
     bool shutting_down_ = false;
     bool pumping_ = false;
     bool pump_again_ = false;
+    bool receiving_ = false;  // inside nghttp2_session_mem_recv (its callbacks run)
     bool transport_closed_ = false;
 };
 

@@ -10,6 +10,9 @@ here. Text messages that are commands do something else instead:
     "reset"              RST_STREAM (CANCEL) on the stream, without a close
     "drop"               the TCP connection is closed at once
     "headers"            answers with the request's headers, one "name: value" per line
+    "flood"              sends pings as fast as the client's windows allow and stops
+                         acknowledging what the client sends (so its pongs pile up);
+                         prints "flood BYTES" on stderr, the total so far, as it goes
     "info"               answers "connections C streams S": TCP connections accepted so
                          far, WebSocket streams opened on this one
 
@@ -42,6 +45,8 @@ class Stream:
         self.end_after_outbound = False
         self.ended = False
         self.text_command = None  # a text message being gathered to check for a command
+        self.flood = False
+        self.flood_bytes = 0
 
 
 class PeerConnection:
@@ -96,7 +101,7 @@ class PeerConnection:
             self.on_request(event)
         elif isinstance(event, h2.events.DataReceived):
             stream = self.streams.get(event.stream_id)
-            if event.flow_controlled_length:
+            if event.flow_controlled_length and not (stream and stream.flood):
                 self.conn.acknowledge_received_data(event.flow_controlled_length,
                                                     event.stream_id)
             if stream is not None:
@@ -178,6 +183,9 @@ class PeerConnection:
             except OSError:
                 pass
             return True
+        if text == "flood":
+            stream.flood = True
+            return True
         if text == "info":
             self.ws_send(stream, TextMessage(
                 data=f"connections {accepted_connections} streams {self.opened_streams}"))
@@ -196,6 +204,12 @@ class PeerConnection:
     # for its WINDOW_UPDATEs (h2 fires WindowUpdated, after which send_pending runs).
     def send_pending(self):
         for sid, stream in list(self.streams.items()):
+            if stream.flood:
+                window = self.conn.local_flow_control_window(sid)
+                ping = stream.ws.send(Ping(payload=b"p" * 125))
+                if window > len(stream.outbound):
+                    stream.outbound += ping * ((window - len(stream.outbound)) // len(ping) + 1)
+            sent_before = len(stream.outbound)
             while stream.outbound:
                 window = self.conn.local_flow_control_window(sid)
                 n = min(window, self.conn.max_outbound_frame_size, len(stream.outbound))
@@ -203,6 +217,9 @@ class PeerConnection:
                     break
                 self.conn.send_data(sid, bytes(stream.outbound[:n]))
                 del stream.outbound[:n]
+            if stream.flood:
+                stream.flood_bytes += sent_before - len(stream.outbound)
+                print(f"flood {stream.flood_bytes}", file=sys.stderr, flush=True)
             if not stream.outbound and stream.end_after_outbound and not stream.ended:
                 stream.ended = True
                 self.conn.end_stream(sid)

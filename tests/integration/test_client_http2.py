@@ -26,20 +26,26 @@ class H2Peer:
     """h2_ws_peer.py in a subprocess on a free port."""
 
     def __init__(self, *flags):
+        # stderr to a file: a pipe nobody reads would block the peer once full.
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "h2_ws_peer.py"),
                                       *map(str, flags)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("listening "):
             self.proc.kill()
-            raise AssertionError(f"h2_ws_peer did not start: {line}{self.proc.stderr.read()}")
+            raise AssertionError(f"h2_ws_peer did not start: {line}{self.stderr()}")
         self.port = int(line.split()[1])
+
+    def stderr(self):
+        self.log.seek(0)
+        return self.log.read()
 
     def close(self):
         self.proc.kill()
         self.proc.wait(timeout=10)
         self.proc.stdout.close()
-        self.proc.stderr.close()
+        self.log.close()
 
 
 class H2TestCase(ClientAssertions):
@@ -127,6 +133,27 @@ class H2cEchoTest(H2TestCase):
         proc = self.connect(self.url, ["hi", "drop"], linger=5)
         self.assert_rc(proc, EXIT_ABNORMAL)
         self.assertIn("closed: 1006", proc.stderr)
+
+
+class H2cBackpressureTest(H2TestCase):
+    def test_ping_flood_from_a_server_that_does_not_read(self):
+        # The peer floods pings and stops taking our pongs. Their queue passes the
+        # high-water mark, so the client stops consuming the stream: its window closes and
+        # the peer stalls after about a window's worth. A client that kept consuming would
+        # let the peer send hundreds of MiB in these seconds.
+        peer = self.peer()
+        proc = run_client("connect", "--http2", f"ws://{LOOPBACK}:{peer.port}/",
+                          "--linger", 2, "--connect-timeout", 5, stdin_text="flood\n",
+                          timeout=60)
+        # Our close waits behind the pongs the peer never takes: the close timeout ends it.
+        self.assertIn("closed:", proc.stderr)
+        counts = [int(l.split()[1]) for l in peer.stderr().splitlines()
+                  if l.startswith("flood ")]
+        self.assertTrue(counts, peer.stderr()[-2000:])
+        # The client's stream window (1 MiB) plus what it consumed before pausing: its
+        # pong queue's high-water mark (1 MiB) of pongs for as many pings.
+        self.assertGreater(counts[-1], 1 * MiB)
+        self.assertLess(counts[-1], 6 * MiB, counts[-5:])
 
 
 class H2cRefusalTest(H2TestCase):

@@ -102,7 +102,8 @@ void client_connection::start() {
             ro.target = url_.target;
             ro.origin = opts_.origin;
             ro.subprotocols = opts_.subprotocols;
-            for (const auto& [name, value] : opts_.headers) ro.extra_headers.push_back({name, value});
+            for (const auto& [name, value] : opts_.headers)
+                ro.extra_headers.push_back({name, value});
             h2_request_ = build_h2_request(ro);
         } else {
             protocol::client_request_options ro;
@@ -110,7 +111,8 @@ void client_connection::start() {
             ro.target = url_.target;
             ro.origin = opts_.origin;
             ro.subprotocols = opts_.subprotocols;
-            for (const auto& [name, value] : opts_.headers) ro.extra_headers.push_back({name, value});
+            for (const auto& [name, value] : opts_.headers)
+                ro.extra_headers.push_back({name, value});
             protocol::client_request req = protocol::build_client_request(ro);
             key_ = std::move(req.key);
             request_ = std::move(req.http);
@@ -219,8 +221,8 @@ void client_connection::connect_next() {
     }
     const sockaddr_storage& addr = addrs_[next_addr_++];
     phase_ = phase::connecting;
-    transport_ = std::make_unique<net::transport>(loop_, static_cast<net::transport_handler&>(*this),
-                                                 io_->shared);
+    transport_ = std::make_unique<net::transport>(
+        loop_, static_cast<net::transport_handler&>(*this), io_->shared);
     const int r = uv_tcp_connect(&connect_req_, transport_->tcp(),
                                  reinterpret_cast<const sockaddr*>(&addr), on_connected);
     if (r != 0) {
@@ -423,9 +425,9 @@ void client_connection::teardown() {
         std::shared_ptr<h2_link> link = std::move(link_);
         link->leave(*this);
         if (dialing_) {
-            link->fail(error_ == client_error::none ? client_error::connect : error_,
-                       error_message_.empty() ? "the connection attempt was abandoned"
-                                              : error_message_);
+            link->fail(
+                error_ == client_error::none ? client_error::connect : error_,
+                error_message_.empty() ? "the connection attempt was abandoned" : error_message_);
         }
     }
     if (handles_open_) {

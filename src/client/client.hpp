@@ -41,7 +41,10 @@ class client_connection final : public sockeye::connection,
     void start();
     // HTTP/2 only, before start(): open this WebSocket as another stream of `link` (another
     // connection's, see link()) instead of dialing a connection of its own.
-    void join(std::shared_ptr<h2_link> link) { link_ = std::move(link); joined_ = true; }
+    void join(std::shared_ptr<h2_link> link) {
+        link_ = std::move(link);
+        joined_ = true;
+    }
     // The HTTP/2 connection this WebSocket is a stream of (null without http2).
     const std::shared_ptr<h2_link>& link() const noexcept { return link_; }
     // Ends everything at once: on_close(1006) if open, nothing more if not.
@@ -175,7 +178,7 @@ class client_connection final : public sockeye::connection,
     bool joined_ = false;   // the link is another connection's
     bool dialing_ = false;  // this connection dials the link's transport
     std::vector<protocol::owned_header> h2_request_;
-    net::output_queue h2_out_;             // our frames, until the link takes them
+    net::output_queue h2_out_;              // our frames, until the link takes them
     std::vector<std::uint8_t> held_input_;  // stream data received while reading is held
     std::size_t held_off_ = 0;              // of held_input_, already delivered
     std::vector<std::uint8_t> scratch_;     // stream data to parse (unmasked in place)

@@ -200,8 +200,7 @@ void h2_link::check_alpn_and_start() {
         if (alpn != "h2") {
             fail_all(client_error::handshake,
                      "server " + settings_.where + " did not select h2 by ALPN (" +
-                         (alpn.empty() ? std::string("no ALPN answer") : "it chose " + alpn) +
-                         ")");
+                         (alpn.empty() ? std::string("no ALPN answer") : "it chose " + alpn) + ")");
             shut_down();
             return;
         }

@@ -79,8 +79,8 @@ class h2_link final : private net::transport_handler {
     // The dialing stream hands over the connected transport (TLS engine set for wss);
     // `keep` holds the buffers the transport reads into.
     // `tls` is the transport's engine (null for h2c), `peer` the address connected to.
-    void attach(std::unique_ptr<net::transport> t, std::shared_ptr<void> keep,
-                net::tls_engine* tls, std::string peer);
+    void attach(std::unique_ptr<net::transport> t, std::shared_ptr<void> keep, net::tls_engine* tls,
+                std::string peer);
     // Dialing failed: every registered stream gets on_h2_failed.
     void fail(client_error e, const std::string& message);
 
@@ -105,12 +105,12 @@ class h2_link final : private net::transport_handler {
     struct stream {
         h2_stream_handler* handler = nullptr;
         std::vector<protocol::owned_header> request;
-        std::int32_t id = -1;  // -1 until submitted
+        std::int32_t id = -1;   // -1 until submitted
         bool deferred = false;  // the data provider is waiting for output_ready()
         bool end_requested = false;
         bool response_seen = false;
-        bool moved = false;     // the link took output since the stream last heard of it
-        bool doomed = false;    // registered after the link gave up: fails at once
+        bool moved = false;   // the link took output since the stream last heard of it
+        bool doomed = false;  // registered after the link gave up: fails at once
         int status = 0;
         std::vector<protocol::owned_header> response;
     };
@@ -160,8 +160,8 @@ class h2_link final : private net::transport_handler {
     uv_timer_t timer_{};
     int open_handles_ = 0;
     bool handles_closing_ = false;
-    bool started_ = false;   // preface and SETTINGS queued
-    bool ready_ = false;     // the server's SETTINGS allow extended CONNECT
+    bool started_ = false;  // preface and SETTINGS queued
+    bool ready_ = false;    // the server's SETTINGS allow extended CONNECT
     bool failed_ = false;
     bool shutting_down_ = false;
     bool pumping_ = false;

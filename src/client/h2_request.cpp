@@ -26,8 +26,8 @@ void require_value(std::string_view name, std::string_view value) {
 
 bool connection_specific(std::string_view lower_name) {
     static constexpr std::string_view banned[] = {
-        "connection", "upgrade", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-        "host"};
+        "connection",        "upgrade", "keep-alive", "proxy-connection",
+        "transfer-encoding", "te",      "host"};
     return std::find(std::begin(banned), std::end(banned), lower_name) != std::end(banned);
 }
 

@@ -25,10 +25,12 @@ TEST(ClientH2Request, ExtendedConnectPseudoHeadersFirst) {
     o.authority = "chat.example.com:8443";
     o.target = "/room?x=1";
     const auto got = lines(build_h2_request(o));
-    const std::vector<std::string> want = {
-        ":method: CONNECT",  ":protocol: websocket",
-        ":scheme: https",    ":path: /room?x=1",
-        ":authority: chat.example.com:8443", "sec-websocket-version: 13"};
+    const std::vector<std::string> want = {":method: CONNECT",
+                                           ":protocol: websocket",
+                                           ":scheme: https",
+                                           ":path: /room?x=1",
+                                           ":authority: chat.example.com:8443",
+                                           "sec-websocket-version: 13"};
     EXPECT_EQ(got, want);
 }
 
@@ -49,8 +51,8 @@ TEST(ClientH2Request, SubprotocolsOriginAndExtraHeadersLowerCased) {
     const auto got = lines(build_h2_request(o));
     const std::vector<std::string> tail(got.begin() + 6, got.end());
     const std::vector<std::string> want = {"sec-websocket-protocol: chat.v2, chat",
-                                           "origin: https://example.test",
-                                           "x-trace-id: abc 123", "authorization: Bearer t"};
+                                           "origin: https://example.test", "x-trace-id: abc 123",
+                                           "authorization: Bearer t"};
     EXPECT_EQ(tail, want);
 }
 

@@ -16,6 +16,10 @@
 //   idle      --connections idle connections; the server's VmRSS per connection, as the
 //             slope over all but the first (warm-up) 10 %, at most 100
 //   fanout    pub/sub: one publisher, --subscribers on a topic (bench_fanout.cpp)
+// With --http2 every WebSocket is an RFC 8441 stream of an HTTP/2 connection; pingpong and
+// idle can put --streams of them on each connection (--connections C --streams N opens
+// C x N WebSockets over C TCP connections), through the h2_link the first stream of each
+// connection dials and the others join. stream and connect use one stream per connection.
 // With --server-pid the server's CPU time (utime/stime from /proc/PID/stat) is sampled at
 // the start and end of the measured window, so results can be read per message.
 #include <sockeye/client.hpp>
@@ -71,6 +75,8 @@ struct bench_options {
     std::vector<int> server_pids;
     fanout_options fanout;
     bool json = false;
+    bool http2 = false;
+    std::size_t streams = 1;  // WebSockets per HTTP/2 connection (pingpong, idle)
 };
 
 // ------------------------------------------------------------------ helpers
@@ -136,8 +142,12 @@ class bench {
     struct slot {
         bench* b = nullptr;
         std::unique_ptr<client_connection> conn;
+        // --streams: the HTTP/2 connection the slots of this slot's group share (set on the
+        // group's first slot, which dials it).
+        std::shared_ptr<client_detail::h2_link> link;
         std::uint64_t sent_at = 0;
         std::uint64_t got = 0;
+        std::size_t index = 0;  // in conns_
         bool open = false;
     };
 
@@ -146,6 +156,7 @@ class bench {
         co.url = o_.url;
         co.connect_timeout = 60;  // thousands of handshakes may queue behind each other
         co.close_timeout = 10;
+        co.http2 = o_.http2;
         return co;
     }
 
@@ -180,6 +191,16 @@ class bench {
         s.conn = std::make_unique<client_connection>(
             &loop_, client_opts(), std::move(h),
             [&s](client_error, const std::string& message) { s.b->on_slot_error(s, message); });
+        if (o_.http2 && o_.streams > 1) {
+            // Slots are opened in order, so a group's first slot has dialed already.
+            slot& first = *conns_[s.index - s.index % o_.streams];
+            if (&first == &s) {
+                s.conn->start();
+                s.link = s.conn->link();
+                return;
+            }
+            if (first.link) s.conn->join(first.link);
+        }
         s.conn->start();
     }
 
@@ -253,13 +274,16 @@ class bench {
         for (std::size_t i = 0; i < payload_.size(); ++i) {
             payload_[i] = static_cast<std::uint8_t>(i * 131 + 7);
         }
-        make_slots(o_.connections);
+        make_slots(o_.connections * o_.streams);
         open_more();
     }
 
     void make_slots(std::size_t n) {
         conns_.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) conns_.push_back(std::make_unique<slot>());
+        for (std::size_t i = 0; i < n; ++i) {
+            conns_.push_back(std::make_unique<slot>());
+            conns_.back()->index = conns_.size() - 1;
+        }
     }
 
     void all_open() {
@@ -407,14 +431,14 @@ class bench {
         // among the measured ones. The total stays --connections.
         idle_warmup_ = std::min<std::size_t>(idle_warmup, o_.connections / 10);
         if (idle_warmup_ == 0) return idle_measure();
-        make_slots(idle_warmup_);
+        make_slots(idle_warmup_ * o_.streams);
         open_more();
     }
 
     void idle_measure() {
         idle_measuring_ = true;
         rss_before_ = read_proc_rss(o_.server_pid);
-        make_slots(o_.connections - idle_warmup_);
+        make_slots((o_.connections - idle_warmup_) * o_.streams);
         window_.start();
         open_more();
     }
@@ -517,6 +541,11 @@ class bench {
                           static_cast<double>(rss_after_) / 1048576.0, per);
         }
         std::string text = line;
+        if (o_.http2) {
+            j.boolean("http2", true).num("streams_per_connection", static_cast<double>(o_.streams));
+            text += "; over HTTP/2, " + std::to_string(o_.streams) + " WebSocket stream" +
+                    (o_.streams == 1 ? "" : "s") + " per connection";
+        }
         j.num("client_cpu_pct", window_.client_cpu_pct());
         if (window_.have_server()) {
             const double u = ops > 0 ? window_.server_user_s() * 1e6 / ops : 0;
@@ -630,9 +659,24 @@ command_runner add_bench_command(CLI::App& app) {
                     "fanout: subscribers connect round-robin to these (several nodes)")
         ->delimiter(',');
     cmd->add_flag("--json", o->json, "Also print one JSON object line");
+    cmd->add_flag("--http2", o->http2,
+                  "WebSockets over HTTP/2 (RFC 8441): wss via TLS ALPN h2, ws via h2c");
+    cmd->add_option("--streams", o->streams,
+                    "With --http2 (pingpong, idle): WebSocket streams per HTTP/2 connection; "
+                    "--connections counts the HTTP/2 connections")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     return [o, cmd]() -> int {
         if (!cmd->parsed()) return -1;
         if (!o->server_pids.empty()) o->server_pid = o->server_pids.front();
+        if (o->streams > 1 && (!o->http2 || (o->mode != "pingpong" && o->mode != "idle"))) {
+            std::fprintf(stderr, "sockeye bench: --streams needs --http2 and pingpong or idle\n");
+            return 2;
+        }
+        if (o->http2 && o->mode == "fanout") {
+            std::fprintf(stderr, "sockeye bench: fanout does not support --http2\n");
+            return 2;
+        }
         // An echo server that closes mid-write must not kill the generator.
         std::signal(SIGPIPE, SIG_IGN);
         // One descriptor per connection: take everything the hard limit allows.

@@ -324,6 +324,8 @@ command_runner add_send_command(CLI::App& app) {
     cmd->add_option("--subprotocol", st->opts.subprotocols, "Offer a subprotocol (repeatable)");
     cmd->add_option("--origin", st->opts.origin, "Origin header to send");
     cmd->add_option("--cacert", st->opts.cacert, "Trust the CAs in this PEM file (wss)");
+    cmd->add_flag("--http2", st->opts.http2,
+                  "WebSocket over HTTP/2 (RFC 8441): wss via TLS ALPN h2, ws via h2c");
     cmd->add_flag("--insecure", st->opts.insecure,
                   "wss: skip certificate and host name verification");
     cmd->add_option("--connect-timeout", st->opts.connect_timeout,

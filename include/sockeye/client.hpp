@@ -53,6 +53,11 @@ struct client_options {
     std::string origin;                     // Origin header; empty = none sent
     std::vector<std::pair<std::string, std::string>> headers;  // extra request headers
 
+    // WebSockets over HTTP/2 (RFC 8441): one extended-CONNECT stream of an HTTP/2
+    // connection (wss: TLS with ALPN h2; ws: h2c with prior knowledge). The server must
+    // offer SETTINGS_ENABLE_CONNECT_PROTOCOL, else the handshake fails.
+    bool http2 = false;
+
     std::string cacert;     // PEM file of trusted CAs for wss; empty = the system store
     bool insecure = false;  // wss without certificate or host name checks (testing only)
 

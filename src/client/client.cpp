@@ -5,6 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "client/h2_request.hpp"
 #include "protocol/handshake.hpp"
 
 namespace sockeye {
@@ -89,39 +90,73 @@ void client_connection::start() {
         fail(client_error::invalid_url, e.what());
         return;
     }
-    protocol::client_request_options ro;
-    ro.host = url_.host_header();
-    ro.target = url_.target;
-    ro.origin = opts_.origin;
-    ro.subprotocols = opts_.subprotocols;
-    for (const auto& [name, value] : opts_.headers) ro.extra_headers.push_back({name, value});
+    if (joined_ && !opts_.http2) {
+        fail(client_error::invalid_url, "joining an HTTP/2 connection needs the http2 option");
+        return;
+    }
     try {
-        protocol::client_request req = protocol::build_client_request(ro);
-        key_ = std::move(req.key);
-        request_ = std::move(req.http);
+        if (opts_.http2) {
+            h2_request_options ro;
+            ro.secure = url_.secure;
+            ro.authority = url_.host_header();
+            ro.target = url_.target;
+            ro.origin = opts_.origin;
+            ro.subprotocols = opts_.subprotocols;
+            for (const auto& [name, value] : opts_.headers)
+                ro.extra_headers.push_back({name, value});
+            h2_request_ = build_h2_request(ro);
+        } else {
+            protocol::client_request_options ro;
+            ro.host = url_.host_header();
+            ro.target = url_.target;
+            ro.origin = opts_.origin;
+            ro.subprotocols = opts_.subprotocols;
+            for (const auto& [name, value] : opts_.headers)
+                ro.extra_headers.push_back({name, value});
+            protocol::client_request req = protocol::build_client_request(ro);
+            key_ = std::move(req.key);
+            request_ = std::move(req.http);
+        }
     } catch (const std::exception& e) {
         fail(client_error::invalid_url, std::string("cannot build the request: ") + e.what());
         return;
     }
+    if (joined_) {
+        // The link's owner dials; this WebSocket waits for its stream.
+        phase_ = phase::handshaking;
+        arm_timer(opts_.connect_timeout);
+        link_->open_stream(*this, std::move(h2_request_));
+        return;
+    }
+    if (opts_.http2) {
+        h2_link_settings ls;
+        ls.where = where();
+        ls.secure = url_.secure;
+        ls.close_timeout = opts_.close_timeout;
+        link_ = h2_link::create(loop_, ls);
+        link_->open_stream(*this, std::move(h2_request_));
+        dialing_ = true;
+    }
     if (url_.secure) {
         try {
-            tls_ctx_ = net::tls_context::create_client(opts_.cacert, opts_.insecure);
+            tls_ctx_ = net::tls_context::create_client(opts_.cacert, opts_.insecure, opts_.http2);
         } catch (const std::exception& e) {
             fail(client_error::tls, e.what());
             return;
         }
     }
-    read_buffer_.resize(io_buffer_size);
-    if (url_.secure) plain_buffer_.resize(io_buffer_size);
-    io_.read = read_buffer_.data();
-    io_.read_size = read_buffer_.size();
-    io_.plain = plain_buffer_.data();
-    io_.plain_size = plain_buffer_.size();
+    io_ = std::make_shared<io_buffers>();
+    io_->read.resize(io_buffer_size);
+    if (url_.secure) io_->plain.resize(io_buffer_size);
+    io_->shared.read = io_->read.data();
+    io_->shared.read_size = io_->read.size();
+    io_->shared.plain = io_->plain.data();
+    io_->shared.plain_size = io_->plain.size();
     // The transport's own backpressure counts all output, and stopping reading because of
     // the application's own sends would deadlock against an echoing server (both sides
     // stop reading with full queues). The client applies the marks itself instead, to the
     // output its reading produces: see check_input_backpressure().
-    io_.high_water = io_.low_water = std::numeric_limits<std::size_t>::max();
+    io_->shared.high_water = io_->shared.low_water = std::numeric_limits<std::size_t>::max();
     arm_timer(opts_.connect_timeout);
 
     if (url_.kind != host_kind::name) {
@@ -186,7 +221,8 @@ void client_connection::connect_next() {
     }
     const sockaddr_storage& addr = addrs_[next_addr_++];
     phase_ = phase::connecting;
-    transport_.emplace(loop_, static_cast<net::transport_handler&>(*this), io_);
+    transport_ = std::make_unique<net::transport>(
+        loop_, static_cast<net::transport_handler&>(*this), io_->shared);
     const int r = uv_tcp_connect(&connect_req_, transport_->tcp(),
                                  reinterpret_cast<const sockaddr*>(&addr), on_connected);
     if (r != 0) {
@@ -226,6 +262,12 @@ void client_connection::connection_established() {
             return;
         }
     }
+    if (dialing_) {
+        // From here the link speaks for the connection: preface, SETTINGS, the CONNECT.
+        dialing_ = false;
+        link_->attach(std::move(transport_), io_, tls_, peer_);
+        return;
+    }
     response_ = std::make_unique<http::response_parser>();
     // With TLS the request waits in the plaintext queue until the handshake is done.
     transport_->output().append(
@@ -260,8 +302,16 @@ void client_connection::handle_response(std::uint8_t* data, std::size_t len) {
         }
         return;
     }
-    subprotocol_ = v.subprotocol;
     response_.reset();
+    open_session(v.subprotocol);
+    // Frames the server sent right behind its 101.
+    if (phase_ == phase::open && r.consumed < len) {
+        receive_frames(data + r.consumed, len - r.consumed);
+    }
+}
+
+void client_connection::open_session(std::string subprotocol) {
+    subprotocol_ = std::move(subprotocol);
     protocol::session_options so;
     so.local_role = protocol::role::client;
     so.max_message_size = opts_.max_message_size;
@@ -273,10 +323,6 @@ void client_connection::handle_response(std::uint8_t* data, std::size_t len) {
     uv_timer_stop(&timer_);
     apply_reading();
     if (h_.on_open) h_.on_open(*this);
-    // Frames the server sent right behind its 101.
-    if (phase_ == phase::open && r.consumed < len) {
-        receive_frames(data + r.consumed, len - r.consumed);
-    }
 }
 
 // What handling the server's frames queues counts toward input backpressure (on_open's
@@ -373,6 +419,17 @@ void client_connection::teardown() {
     if (session_) session_->stop();
     if (resolver_busy_) uv_cancel(reinterpret_cast<uv_req_t*>(&resolver_));
     if (transport_ && !transport_->closed()) transport_->close();
+    if (link_) {
+        // Our stream goes (reset if still open); the link itself stays for its other
+        // streams. A dialer that gives up takes the streams waiting for it along.
+        std::shared_ptr<h2_link> link = std::move(link_);
+        link->leave(*this);
+        if (dialing_) {
+            link->fail(
+                error_ == client_error::none ? client_error::connect : error_,
+                error_message_.empty() ? "the connection attempt was abandoned" : error_message_);
+        }
+    }
     if (handles_open_) {
         handles_open_ = false;
         uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
@@ -393,7 +450,11 @@ void client_connection::abort() {
 void client_connection::begin_close() {
     if (phase_ != phase::open) return;
     phase_ = phase::closing;
-    transport_->finish();
+    if (link_) {
+        link_->end_stream(*this);  // END_STREAM after our close; the server's ends it
+    } else {
+        transport_->finish();
+    }
     arm_timer(opts_.close_timeout);
 }
 
@@ -451,15 +512,22 @@ void client_connection::on_prepare(uv_prepare_t* p) {
     auto* c = static_cast<client_connection*>(p->data);
     // on_drain may produce more output; flush until it stops (each round either empties
     // the queue into the kernel or leaves a write in flight whose completion continues).
-    while (c->dirty_ && c->phase_ != phase::done && c->transport_ && !c->transport_->closed()) {
+    c->in_prepare_ = true;
+    if (c->link_ && c->reading_wanted() && c->phase_ == phase::open) c->drain_held_input();
+    while (c->dirty_ && c->phase_ != phase::done && c->output() != nullptr) {
         c->dirty_ = false;
-        c->transport_->flush();
+        if (c->link_) {
+            c->link_->output_ready(*c);
+        } else {
+            c->transport_->flush();
+        }
         // Before on_drain, which may fill the output again: resuming waits for the low-water
         // mark, and a producer refilling to high water at once would hide it.
         c->check_input_backpressure();
         c->check_drain();
     }
     c->dirty_ = false;
+    c->in_prepare_ = false;
     if (c->phase_ != phase::done) uv_prepare_stop(p);
 }
 
@@ -476,7 +544,7 @@ void client_connection::note_buffered() {
 // stdin) does not stop reading: against an echoing server that would deadlock, both sides
 // waiting with full queues for the other to read.
 void client_connection::check_input_backpressure() {
-    if (phase_ == phase::done || !transport_) return;
+    if (phase_ == phase::done || (!transport_ && !link_)) return;
     const std::size_t queued = buffered_amount();
     if (queued <= opts_.low_water_mark) {
         reply_bytes_ = 0;
@@ -491,8 +559,15 @@ void client_connection::check_input_backpressure() {
     }
 }
 
+// Over HTTP/2, holding reading off means not handing the stream's data to the session
+// (nor its bytes back to the server's windows): the other streams of the link go on.
 void client_connection::apply_reading() {
-    if (phase_ == phase::open) transport_->set_reading(!user_paused_ && !input_paused_);
+    if (phase_ != phase::open) return;
+    if (link_) {
+        if (reading_wanted() && held_off_ < held_input_.size()) request_flush();
+        return;
+    }
+    transport_->set_reading(reading_wanted());
 }
 
 void client_connection::check_drain() {
@@ -501,13 +576,25 @@ void client_connection::check_drain() {
     if (h_.on_drain) h_.on_drain(*this);
 }
 
+net::output_queue* client_connection::output() {
+    if (link_) return &h2_out_;
+    if (!transport_ || transport_->closed()) return nullptr;
+    return &transport_->output();
+}
+
+std::size_t client_connection::buffered_amount() const {
+    if (link_) return h2_out_.size() + link_->buffered();
+    return transport_ ? transport_->buffered() : 0;
+}
+
 void client_connection::on_send(std::span<const std::uint8_t> header,
                                 std::span<const std::uint8_t> payload, bool urgent) {
-    if (!transport_ || transport_->closed()) return;
+    net::output_queue* out = output();
+    if (out == nullptr) return;
     if (urgent) {
-        transport_->output().append_urgent(header, payload);
+        out->append_urgent(header, payload);
     } else {
-        transport_->output().append(header, payload);
+        out->append(header, payload);
     }
     note_buffered();
     request_flush();
@@ -515,8 +602,8 @@ void client_connection::on_send(std::span<const std::uint8_t> header,
 
 // Masked frames are written straight into the output queue (see session_handler).
 std::uint8_t* client_connection::reserve_send(std::size_t n) {
-    if (!transport_ || transport_->closed()) return nullptr;
-    return transport_->output().grow(n);
+    net::output_queue* out = output();
+    return out == nullptr ? nullptr : out->grow(n);
 }
 
 void client_connection::commit_send() {
@@ -562,6 +649,107 @@ void client_connection::pause() {
 void client_connection::resume() {
     user_paused_ = false;
     apply_reading();
+}
+
+// ---------------------------------------------------------------- HTTP/2 stream events
+
+void client_connection::on_h2_response(int status,
+                                       std::span<const protocol::owned_header> headers) {
+    if (phase_ != phase::handshaking) return;
+    const protocol::client_handshake_result v =
+        verify_h2_response(status, headers, opts_.subprotocols);
+    if (!v.ok) {
+        if (status != 200) {
+            fail(client_error::handshake,
+                 "server refused the WebSocket over HTTP/2: status " + std::to_string(status));
+        } else {
+            fail(client_error::handshake,
+                 "bad handshake response from " + where() + ": " + v.error);
+        }
+        return;
+    }
+    peer_ = link_->peer();
+    open_session(v.subprotocol);
+}
+
+void client_connection::on_h2_data(std::span<const std::uint8_t> data) {
+    if (phase_ != phase::open) {
+        link_->consume(*this, data.size());  // closing: discarded, as on HTTP/1.1
+        return;
+    }
+    if (reading_wanted() && held_off_ == held_input_.size()) {
+        deliver_h2(data.data(), data.size());
+    } else {
+        // At most the stream window: the server cannot send more before we consume.
+        held_input_.insert(held_input_.end(), data.begin(), data.end());
+    }
+    if (phase_ == phase::done) return;
+    check_input_backpressure();
+    if (above_high_ || input_paused_) request_flush();
+}
+
+// The session parses (and may modify) its input in place: nghttp2's bytes are const.
+void client_connection::deliver_h2(const std::uint8_t* data, std::size_t len) {
+    scratch_.assign(data, data + len);
+    receive_frames(scratch_.data(), scratch_.size());
+    // The bytes are used: the server may send as many more (the link may be gone if a
+    // handler aborted).
+    if (link_) link_->consume(*this, len);
+}
+
+// Stream data that arrived while reading was held off, in pieces so that a handler
+// pausing again stops it where it is.
+void client_connection::drain_held_input() {
+    constexpr std::size_t piece = 64 * 1024;
+    while (phase_ == phase::open && reading_wanted() && held_off_ < held_input_.size()) {
+        const std::size_t n = std::min(piece, held_input_.size() - held_off_);
+        const std::size_t at = held_off_;
+        held_off_ += n;
+        deliver_h2(held_input_.data() + at, n);
+        check_input_backpressure();
+    }
+    if (held_off_ == held_input_.size()) {
+        held_input_.clear();
+        held_input_.shrink_to_fit();
+        held_off_ = 0;
+        if (remote_ended_) on_h2_remote_end();
+    }
+}
+
+// The server ended its side. After its close frame that is the clean end (nghttp2 reports
+// the stream closed once our END_STREAM is out too); before it, like TCP EOF without a
+// close, the connection is over (1006).
+void client_connection::on_h2_remote_end() {
+    remote_ended_ = true;
+    if (phase_ == phase::open && !close_received_ && held_off_ == held_input_.size()) {
+        teardown();
+    }
+}
+
+void client_connection::on_h2_closed(const std::string& why) {
+    if (phase_ == phase::handshaking) {
+        fail(client_error::handshake,
+             "server " + where() + " ended the stream without answering the extended CONNECT" +
+                 (why.empty() ? std::string() : ": " + why));
+        return;
+    }
+    if (!close_received_ && !why.empty()) final_reason_ = why;
+    teardown();
+}
+
+void client_connection::on_h2_failed(client_error e, const std::string& message) {
+    link_.reset();  // the link forgot this stream already
+    if (opened_) {
+        if (!close_received_) final_reason_ = message;
+        teardown();
+    } else {
+        fail(e, message);
+    }
+}
+
+void client_connection::on_h2_writable() {
+    if (in_prepare_) return;  // the flusher looks at drain and backpressure right after
+    if (above_high_ || input_paused_ || held_off_ < held_input_.size()) request_flush();
 }
 
 // ---------------------------------------------------------------- session events

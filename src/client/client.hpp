@@ -2,6 +2,10 @@
 // fallback over the resolved addresses, TLS (client tls_engine), the HTTP upgrade
 // (build_client_request / response_parser / verify_server_response), then a
 // protocol::session in the client role over a net::transport.
+//
+// With client_options::http2 the WebSocket is an RFC 8441 stream of an h2_link instead:
+// the connection dials as above and hands the transport to the link, or joins the link of
+// another connection (join()) so several WebSockets share one HTTP/2 connection.
 #pragma once
 #include <uv.h>
 
@@ -13,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "client/h2_link.hpp"
 #include "client/url.hpp"
 #include "common/message_delivery.hpp"
 #include "http/response_parser.hpp"
@@ -24,7 +29,8 @@ namespace sockeye::client_detail {
 
 class client_connection final : public sockeye::connection,
                                 private protocol::session_handler,
-                                private net::transport_handler {
+                                private net::transport_handler,
+                                private h2_stream_handler {
   public:
     using error_callback = std::function<void(client_error, const std::string&)>;
 
@@ -33,6 +39,14 @@ class client_connection final : public sockeye::connection,
 
     // Starts resolving and connecting; problems are reported through on_error.
     void start();
+    // HTTP/2 only, before start(): open this WebSocket as another stream of `link` (another
+    // connection's, see link()) instead of dialing a connection of its own.
+    void join(std::shared_ptr<h2_link> link) {
+        link_ = std::move(link);
+        joined_ = true;
+    }
+    // The HTTP/2 connection this WebSocket is a stream of (null without http2).
+    const std::shared_ptr<h2_link>& link() const noexcept { return link_; }
     // Ends everything at once: on_close(1006) if open, nothing more if not.
     void abort();
     bool opened() const noexcept { return opened_; }
@@ -45,7 +59,7 @@ class client_connection final : public sockeye::connection,
     bool write_message(std::span<const std::uint8_t> piece, bool fin) override;
     bool ping(std::span<const std::uint8_t> payload) override;
     bool close(std::uint16_t code, std::string_view reason) override;
-    std::size_t buffered_amount() const override { return transport_ ? transport_->buffered() : 0; }
+    std::size_t buffered_amount() const override;
     void pause() override;
     void resume() override;
     const std::string& subprotocol() const override { return subprotocol_; }
@@ -71,6 +85,11 @@ class client_connection final : public sockeye::connection,
     void connect_next();
     void connection_established();
     void handle_response(std::uint8_t* data, std::size_t len);
+    void open_session(std::string subprotocol);
+    net::output_queue* output();  // where frames go; null once nothing can be sent
+    bool reading_wanted() const noexcept { return !user_paused_ && !input_paused_; }
+    void deliver_h2(const std::uint8_t* data, std::size_t len);
+    void drain_held_input();
     void receive_frames(std::uint8_t* data, std::size_t len);
     void fail(client_error e, std::string message);
     void teardown();
@@ -90,6 +109,15 @@ class client_connection final : public sockeye::connection,
     void on_transport_end(const char* error) override;
     void on_transport_writable() override;
     void on_transport_closed() override;
+
+    // h2_stream_handler
+    void on_h2_response(int status, std::span<const protocol::owned_header> headers) override;
+    void on_h2_data(std::span<const std::uint8_t> data) override;
+    void on_h2_remote_end() override;
+    void on_h2_closed(const std::string& why) override;
+    void on_h2_failed(client_error e, const std::string& message) override;
+    void on_h2_writable() override;
+    net::output_queue& h2_output() override { return h2_out_; }
 
     // protocol::session_handler
     void on_message_begin(protocol::message_type type) override;
@@ -134,12 +162,28 @@ class client_connection final : public sockeye::connection,
     std::size_t next_addr_ = 0;
     std::string last_connect_error_;
 
-    std::vector<std::uint8_t> read_buffer_;
-    std::vector<std::uint8_t> plain_buffer_;
-    net::transport_shared io_;  // the two buffers above, for transport_
-    std::optional<net::transport> transport_;
+    // What the transport reads into; shared with the h2_link that takes the transport over.
+    struct io_buffers {
+        std::vector<std::uint8_t> read;
+        std::vector<std::uint8_t> plain;
+        net::transport_shared shared;
+    };
+    std::shared_ptr<io_buffers> io_;
+    std::unique_ptr<net::transport> transport_;
     std::shared_ptr<net::tls_context> tls_ctx_;
     net::tls_engine* tls_ = nullptr;  // owned by transport_
+
+    // HTTP/2 (RFC 8441): the link this WebSocket is a stream of, and the stream's state.
+    std::shared_ptr<h2_link> link_;
+    bool joined_ = false;   // the link is another connection's
+    bool dialing_ = false;  // this connection dials the link's transport
+    std::vector<protocol::owned_header> h2_request_;
+    net::output_queue h2_out_;              // our frames, until the link takes them
+    std::vector<std::uint8_t> held_input_;  // stream data received while reading is held
+    std::size_t held_off_ = 0;              // of held_input_, already delivered
+    std::vector<std::uint8_t> scratch_;     // stream data to parse (unmasked in place)
+    bool in_prepare_ = false;
+    bool remote_ended_ = false;  // the server's END_STREAM came
 
     std::string key_;      // Sec-WebSocket-Key sent
     std::string request_;  // the upgrade request

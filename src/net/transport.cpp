@@ -7,7 +7,7 @@
 namespace sockeye::net {
 
 transport::transport(uv_loop_t* loop, transport_handler& handler, const transport_shared& shared)
-    : handler_(handler), shared_(&shared) {
+    : handler_(&handler), shared_(&shared) {
     uv_tcp_init(loop, &tcp_);
     tcp_.data = this;
 }
@@ -45,7 +45,7 @@ void transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     auto* t = static_cast<transport*>(s->data);
     if (nread == 0) return;  // EAGAIN
     if (nread < 0) {
-        t->handler_.on_transport_end(nread == UV_EOF ? nullptr
+        t->handler_->on_transport_end(nread == UV_EOF ? nullptr
                                                      : uv_strerror(static_cast<int>(nread)));
         return;
     }
@@ -56,7 +56,7 @@ void transport::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     if (t->tls_) {
         t->receive_tls(reinterpret_cast<const std::uint8_t*>(buf->base), n);
     } else {
-        t->handler_.on_transport_data(reinterpret_cast<std::uint8_t*>(buf->base), n);
+        t->handler_->on_transport_data(reinterpret_cast<std::uint8_t*>(buf->base), n);
     }
     t->in_read_ = false;
     t->flush();
@@ -69,10 +69,10 @@ void transport::receive_tls(const std::uint8_t* data, std::size_t len) {
     while (!closed_) {
         const long n = tls_->engine->read(shared_->plain, shared_->plain_size);
         if (n > 0) {
-            handler_.on_transport_data(shared_->plain, static_cast<std::size_t>(n));
+            handler_->on_transport_data(shared_->plain, static_cast<std::size_t>(n));
             continue;
         }
-        if (n < 0) handler_.on_transport_end(tls_->engine->peer_closed() ? nullptr : "TLS error");
+        if (n < 0) handler_->on_transport_end(tls_->engine->peer_closed() ? nullptr : "TLS error");
         return;
     }
 }
@@ -103,7 +103,7 @@ bool transport::encrypt_output() {
 
 void transport::fail(const char* why) {
     if (closed_) return;
-    handler_.on_transport_end(why);
+    handler_->on_transport_end(why);
 }
 
 // uv_buf_t lengths are unsigned int: a queue of 4 GiB or more goes out in pieces. A write
@@ -184,7 +184,7 @@ void transport::flush_after(bool progress) {
         if (!progress || buffered() > shared_->low_water) break;
         progress = false;
         const std::size_t before = buffered();
-        handler_.on_transport_writable();
+        handler_->on_transport_writable();
         if (closed_) {
             flushing_ = false;
             return;
@@ -207,7 +207,7 @@ void transport::flush_after(bool progress) {
     }
     if (output_.empty()) output_.release();
     if (tls_ && tls_->cipher.empty()) tls_->cipher.release();
-    handler_.on_transport_flushed();
+    handler_->on_transport_flushed();
 }
 
 std::size_t transport::kernel_queued() const noexcept {
@@ -257,7 +257,7 @@ void transport::check_backpressure() {
     if (queued > shared_->high_water) {
         if (!above_high_) {
             above_high_ = true;
-            handler_.on_transport_congested();
+            handler_->on_transport_congested();
         }
         if (!bp_paused_) {
             bp_paused_ = true;
@@ -270,7 +270,7 @@ void transport::check_backpressure() {
         }
         if (above_high_) {
             above_high_ = false;
-            handler_.on_transport_drain();
+            handler_->on_transport_drain();
         }
     }
 }
@@ -294,7 +294,7 @@ void transport::close() {
 
 void transport::on_closed(uv_handle_t* h) {
     auto* t = static_cast<transport*>(h->data);
-    t->handler_.on_transport_closed();
+    t->handler_->on_transport_closed();
 }
 
 }  // namespace sockeye::net

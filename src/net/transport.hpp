@@ -67,6 +67,9 @@ class transport {
     uv_tcp_t* tcp() noexcept { return &tcp_; }
     uv_stream_t* stream() noexcept { return reinterpret_cast<uv_stream_t*>(&tcp_); }
     void set_tls(std::unique_ptr<tls_engine> tls);
+    // Hands the events to another owner: the client dials with one handler and gives the
+    // connected stream to the HTTP/2 link that multiplexes WebSockets over it.
+    void set_handler(transport_handler& handler) noexcept { handler_ = &handler; }
     bool tls() const noexcept { return tls_ != nullptr; }
     // The TLS server name the client sent (SNI); "" without TLS or SNI.
     std::string tls_server_name() const { return tls_ ? tls_->engine->server_name() : ""; }
@@ -126,7 +129,7 @@ class transport {
     }
 
     uv_tcp_t tcp_{};
-    transport_handler& handler_;
+    transport_handler* handler_;
     const transport_shared* shared_;
     output_queue output_;  // plaintext
     // TLS only, allocated with it: a plain connection pays one pointer for TLS.

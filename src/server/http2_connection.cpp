@@ -160,7 +160,9 @@ void http2_connection::pump() {
         }
         if (host_.buffered() == before && changed_.empty()) break;  // the rest is deferred
     }
-    host_.request_flush();
+    // No request_flush() here: every caller is about to flush (the end of a read, the
+    // flusher, a write's completion, a deadline), and asking again from inside the
+    // flusher would keep the loop spinning.
 }
 
 bool http2_connection::over() const noexcept {
@@ -181,7 +183,7 @@ void http2_connection::shutdown() {
     // take GOAWAY as the end of everything, the frames of streams still closing included.
     for (auto& [id, s] : streams_) s->shutdown();
     goaway_when_idle();
-    pump();
+    host_.request_flush();
 }
 
 void http2_connection::goaway_when_idle() {

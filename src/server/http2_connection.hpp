@@ -34,7 +34,7 @@ class http2_connection {
     // Bytes from the peer. Returns false when the session is over (a fatal error, GOAWAY
     // sent and nothing left to do): the owner ends the connection gracefully.
     bool receive(const std::uint8_t* data, std::size_t len);
-    // Moves frames into the host's output while it has room.
+    // Moves frames into the host's output while it has room. The caller flushes.
     void pump();
     // Whether nghttp2 has nothing left to read or write: the connection may end.
     bool over() const noexcept;

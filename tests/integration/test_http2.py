@@ -127,6 +127,25 @@ class Http2EchoTest(H2TestCase):
         # Connection-specific fields never appear on h2 (RFC 9113 §8.2.2).
         self.assertNotIn("connection", r["headers"])
 
+    def test_idle_h2_connection_costs_no_cpu(self):
+        # An open h2 connection with a WebSocket and nothing to do must leave the loop
+        # asleep (a flush that asks for another flush spins it at 100% CPU).
+        c = self.h2()
+        s = c.open_websocket()
+        s.send_text("x")
+        self.assertEqual(s.receive_message(), "x")
+        self.assertEqual(c.request("/healthz")["status"], 200)
+
+        def cpu_seconds():
+            with open(f"/proc/{self.server.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        before = cpu_seconds()
+        time.sleep(1.5)
+        used = cpu_seconds() - before
+        self.assertLess(used, 0.3, f"an idle server used {used:.2f} s of CPU in 1.5 s")
+
     def test_curl_prior_knowledge(self):
         out = subprocess.run(
             ["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w",

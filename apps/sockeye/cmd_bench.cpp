@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_beside.hpp"
 #include "bench_fanout.hpp"
 #include "bench_support.hpp"
 #include "client/client.hpp"
@@ -77,6 +78,7 @@ struct bench_options {
     bool json = false;
     bool http2 = false;
     std::size_t streams = 1;  // WebSockets per HTTP/2 connection (pingpong, idle)
+    std::uint64_t beside = 0;  // pingpong --http2: a stream of messages this large beside it
 };
 
 // ------------------------------------------------------------------ helpers
@@ -256,6 +258,10 @@ class bench {
         if (closing_) return;
         closing_ = true;
         phase_timer_->stop();
+        if (beside_) {
+            beside_->stop();
+            if (auto c = beside_->release()) reaper_->bury(std::move(c));
+        }
         for (auto& s : conns_) {
             if (s->conn && s->open) {
                 s->conn->close(1000, {});
@@ -289,16 +295,27 @@ class bench {
     void all_open() {
         if (o_.mode == "idle") return idle_all_open();
         running_ = true;
+        if (o_.beside != 0) {
+            beside_.emplace(&loop_, client_opts(), o_.beside);
+            beside_->start(conns_.front()->conn->link(), [this](const std::string& m) {
+                if (!closing_) {
+                    error(m);
+                    stop_all();
+                }
+            });
+        }
         for (auto& s : conns_) send_ping(*s);
         phase_timer_->once(o_.warmup, [this] {
             hist_.reset();
             window_.start();
+            if (beside_) beside_->mark();
             measuring_ = true;
             phase_timer_->once(o_.duration, [this] {
                 window_.stop();
                 measuring_ = false;
                 running_ = false;
                 messages_ = hist_.total();
+                if (beside_) beside_echoed_ = beside_->echoed_since_mark();
                 stop_all();
             });
         });
@@ -541,6 +558,14 @@ class bench {
                           static_cast<double>(rss_after_) / 1048576.0, per);
         }
         std::string text = line;
+        if (beside_) {
+            const double mbps = secs > 0 ? static_cast<double>(beside_echoed_) / 1e6 / secs : 0;
+            j.num("beside_message_size", static_cast<double>(o_.beside)).num("beside_mb_per_s", mbps);
+            char b[160];
+            std::snprintf(b, sizeof b, "; beside a stream of %llu-byte messages echoed at %.0f MB/s",
+                          static_cast<unsigned long long>(o_.beside), mbps);
+            text += b;
+        }
         if (o_.http2) {
             j.boolean("http2", true).num("streams_per_connection", static_cast<double>(o_.streams));
             text += "; over HTTP/2, " + std::to_string(o_.streams) + " WebSocket stream" +
@@ -571,6 +596,9 @@ class bench {
     uv_loop_t loop_{};
     std::optional<reaper> reaper_;
     std::optional<timer> phase_timer_;
+    // Declared after the reaper (destroyed before it): it may hand it its connection.
+    std::optional<beside_stream> beside_;
+    std::uint64_t beside_echoed_ = 0;
     cpu_window window_;
     histogram hist_;
     std::vector<std::unique_ptr<slot>> conns_;
@@ -661,6 +689,9 @@ command_runner add_bench_command(CLI::App& app) {
     cmd->add_flag("--json", o->json, "Also print one JSON object line");
     cmd->add_flag("--http2", o->http2,
                   "WebSockets over HTTP/2 (RFC 8441): wss via TLS ALPN h2, ws via h2c");
+    cmd->add_option("--beside", o->beside,
+                    "With --http2 (pingpong): one more stream on the first connection "
+                    "streams messages of this many bytes while the pingpong runs");
     cmd->add_option("--streams", o->streams,
                     "With --http2 (pingpong, idle): WebSocket streams per HTTP/2 connection; "
                     "--connections counts the HTTP/2 connections")
@@ -671,6 +702,10 @@ command_runner add_bench_command(CLI::App& app) {
         if (!o->server_pids.empty()) o->server_pid = o->server_pids.front();
         if (o->streams > 1 && (!o->http2 || (o->mode != "pingpong" && o->mode != "idle"))) {
             std::fprintf(stderr, "sockeye bench: --streams needs --http2 and pingpong or idle\n");
+            return 2;
+        }
+        if (o->beside != 0 && (!o->http2 || o->mode != "pingpong")) {
+            std::fprintf(stderr, "sockeye bench: --beside needs --http2 and pingpong\n");
             return 2;
         }
         if (o->http2 && o->mode == "fanout") {

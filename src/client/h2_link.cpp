@@ -186,6 +186,9 @@ void h2_link::attach(std::unique_ptr<net::transport> t, std::shared_ptr<void> ke
         return;
     }
     transport_->set_reading(true);
+    // One kernel FIFO under all streams: kept short so that one stream's small message
+    // does not wait behind megabytes of another's.
+    transport_->limit_unsent(128 << 10);
     check_alpn_and_start();
     transport_->flush();  // the ClientHello, or the preface on h2c
 }

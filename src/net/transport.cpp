@@ -1,6 +1,9 @@
 #include "transport.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -216,6 +219,12 @@ std::size_t transport::kernel_queued() const noexcept {
     if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return 0;
     if (ioctl(fd, TIOCOUTQ, &n) != 0 || n < 0) return 0;  // SIOCOUTQ: unsent + unacked
     return static_cast<std::size_t>(n);
+}
+
+bool transport::limit_unsent(int bytes) noexcept {
+    uv_os_fd_t fd{};
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) return false;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof bytes) == 0;
 }
 
 std::uint64_t transport::bytes_delivered() const noexcept {

@@ -103,6 +103,11 @@ class transport {
     // send timeout looks for, which a large write shows long before it completes.
     // System calls: for deadlines, not for every write.
     std::uint64_t bytes_delivered() const noexcept;
+    // Keeps at most about `bytes` not yet sent in the kernel's send queue (TCP_NOTSENT_LOWAT:
+    // the socket reports writable only below it, and takes little more): bytes queued
+    // there can't be overtaken, which matters where several streams share the connection.
+    // Bytes in flight (sent, not acknowledged) are not limited. False if it can't be set.
+    bool limit_unsent(int bytes) noexcept;
     // Bytes in the kernel's send queue that the peer has not acknowledged yet.
     std::size_t kernel_queued() const noexcept;
     // Everything of ours the peer has not received: our queue and the kernel's.

@@ -295,6 +295,9 @@ bool http1_connection::maybe_start_http2(std::uint8_t* data, std::size_t len) {
     }
     http_.reset();
     phase_ = phase::http2;
+    // The kernel's queue is one FIFO under all streams: keep it short, so that a small
+    // message of one stream waits behind little of another's large one.
+    transport_.limit_unsent(128 << 10);
     update_reading();
     arm_timer();
     receive_http2(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());

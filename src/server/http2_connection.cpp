@@ -61,6 +61,13 @@ nghttp2_session_callbacks* make_callbacks() {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(
         cb, [](nghttp2_session*, std::uint8_t, std::int32_t id, const std::uint8_t* data,
                std::size_t len, void* u) -> int { return self(u)->on_data_chunk(id, data, len); });
+    nghttp2_session_callbacks_set_on_frame_send_callback(
+        cb, [](nghttp2_session*, const nghttp2_frame* f, void* u) -> int {
+            if (f->hd.type == NGHTTP2_DATA && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+                self(u)->on_end_stream_sent(f->hd.stream_id);
+            }
+            return 0;
+        });
     nghttp2_session_callbacks_set_on_stream_close_callback(
         cb, [](nghttp2_session*, std::int32_t id, std::uint32_t code, void* u) -> int {
             return self(u)->on_stream_close(id, code);
@@ -318,6 +325,10 @@ int http2_connection::on_stream_close(std::int32_t stream_id, std::uint32_t erro
     s->closed(error_code);
     goaway_when_idle();
     return 0;
+}
+
+void http2_connection::on_end_stream_sent(std::int32_t stream_id) {
+    if (auto* s = find(stream_id)) s->end_stream_sent();
 }
 
 long http2_connection::on_send(const std::uint8_t* data, std::size_t len) {

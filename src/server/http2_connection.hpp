@@ -72,6 +72,7 @@ class http2_connection {
     int on_frame_recv(std::int32_t stream_id, std::uint8_t type, std::uint8_t flags);
     int on_data_chunk(std::int32_t stream_id, const std::uint8_t* data, std::size_t len);
     int on_stream_close(std::int32_t stream_id, std::uint32_t error_code);
+    void on_end_stream_sent(std::int32_t stream_id);
     long on_send(const std::uint8_t* data, std::size_t len);
     int on_send_data(std::int32_t stream_id, const std::uint8_t* frame_head, std::size_t len,
                      std::size_t padding);

@@ -40,6 +40,8 @@ class http2_stream final : private byte_channel, private exchange_host, public u
     void receive(const std::uint8_t* data, std::size_t len);
     // The peer ended its side (END_STREAM).
     void peer_ended();
+    // Our END_STREAM went out.
+    void end_stream_sent();
     // nghttp2 closed the stream (both sides done, or a reset): ends the WebSocket.
     void closed(std::uint32_t error_code);
     // The TCP connection is gone.

@@ -244,6 +244,14 @@ void http2_stream::finish() {
     rearm();
 }
 
+// The WebSocket is over and our END_STREAM is out. Waiting for the peer's (as a TCP
+// connection waits for the FIN) gains nothing on h2 and some peers never send it (nghttpx
+// 1.52 towards its backends): RST_STREAM(NO_ERROR) ends the stream now (RFC 9113 §8.1
+// allows it after a complete response), and the connection goes on.
+void http2_stream::end_stream_sent() {
+    if (ws_ && !peer_ended_) reset(NGHTTP2_NO_ERROR, nullptr);
+}
+
 // ---------------------------------------------------------------- deadlines
 
 std::uint64_t http2_stream::next_deadline() const noexcept {

@@ -178,12 +178,17 @@ class H2cRefusalTest(H2TestCase):
 
     def test_http1_server(self):
         # h2c prior knowledge against an HTTP/1.1-only WebSocket server: a clear failure,
-        # not a hang.
-        with SockeyeServer() as server:
+        # not a hang. Then the same server with HTTP/2 on (the default): it works.
+        with SockeyeServer("--http2", "off") as server:
             res = run_client("send", "--http2", server.url(), "--size", 10,
                              "--connect-timeout", 10, timeout=30)
         self.assert_rc(res, EXIT_HANDSHAKE)
         self.assertIn("HTTP/2", res.stderr)
+        with SockeyeServer() as server:
+            res = run_client("send", "--http2", server.url(), "--size", 1 << 20,
+                             "--expect-echo", "--connect-timeout", 10, timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        self.assertIn("echo SHA-256 matches", res.stdout)
 
 
 class H2TlsTest(H2TestCase):

@@ -31,7 +31,8 @@ import websockets
 from h2_websocket import H2Client
 from sockeye_harness import ServerTestCase, fetch_metrics, main, wait_until
 
-NGHTTPX = shutil.which("nghttpx")
+# Debian puts it in /usr/sbin, which is not on every user's PATH.
+NGHTTPX = shutil.which("nghttpx") or shutil.which("nghttpx", path="/usr/sbin:/sbin")
 ENABLE_CONNECT_PROTOCOL = 8
 WS_V11 = 'sockeye_websockets_by_http_version_total{version="1.1"}'
 WS_V2 = 'sockeye_websockets_by_http_version_total{version="2"}'

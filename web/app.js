@@ -19,6 +19,8 @@ const ui = {
   protocol: $('protocol'),
   buffered: $('buffered'),
   totals: $('totals'),
+  pageHttp: $('page-http'),
+  wsHttp: $('ws-http'),
   sendForm: document.getElementById('send-form'),
   message: $('message'),
   binary: $('binary'),
@@ -65,6 +67,7 @@ const MAX_EVENTS = 500;
 
 
 let ws = null;               // the current socket (null before the first Open)
+let opening = false;         // Open pressed, reading the server's counters first
 let closeRequested = false;  // the page called close() on the current socket
 let pending = [];            // FIFO of sent messages waiting for their echo
 let transfer = null;         // the large payload in flight, if any
@@ -90,6 +93,82 @@ function logEvent(kind, text, data = {}) {
   if (stick) log.scrollTop = log.scrollHeight;
 }
 
+// ---------------------------------------------------------------- HTTP versions
+
+// What the page itself came over, as the browser tells it (ALPN names: "h2", "http/1.1").
+const HTTP_NAMES = { 'http/1.0': 'HTTP/1.0', 'http/1.1': 'HTTP/1.1', h2: 'HTTP/2', h3: 'HTTP/3' };
+
+function showPageHttp() {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const proto = nav?.nextHopProtocol ?? '';
+  ui.pageHttp.textContent = `page: ${HTTP_NAMES[proto] ?? (proto || 'unknown')}`;
+  ui.pageHttp.dataset.value = proto;
+}
+
+// JavaScript cannot see which HTTP version carries a WebSocket (an HTTP/1.1 Upgrade or an
+// RFC 8441 extended CONNECT on an HTTP/2 stream), and the echo must stay a pure echo. The
+// server counts every WebSocket by the HTTP version of its handshake in /metrics, so the
+// page reads those counters just before and just after its WebSocket opens: the one that
+// moved is this WebSocket's. Only for a WebSocket to this page's origin (/metrics of
+// another is not readable here), and only when nothing else opened one meanwhile.
+const WS_COUNTER = /^sockeye_websockets_by_http_version_total\{version="(1\.1|2)"\}\s+(\d+)/gm;
+
+function sameOrigin(url) {
+  let u;
+  try {
+    u = new URL(url);
+  } catch {
+    return false;
+  }
+  const scheme = { 'ws:': 'http:', 'wss:': 'https:' }[u.protocol];
+  return scheme === location.protocol && u.host === location.host;
+}
+
+// {"1.1": n, "2": n} from this origin's /metrics, or null (not there, not Sockeye's).
+async function wsCounters() {
+  try {
+    const res = await fetch('/metrics', { cache: 'no-store' });
+    if (!res.ok) return null;
+    const counts = {};
+    for (const m of (await res.text()).matchAll(WS_COUNTER)) counts[m[1]] = Number(m[2]);
+    return '1.1' in counts && '2' in counts ? counts : null;
+  } catch {
+    return null;
+  }
+}
+
+const WS_HTTP_TITLE = "Which of the server's WebSocket counters moved when this WebSocket opened";
+
+function showWsHttp(text, value, title = WS_HTTP_TITLE) {
+  ui.wsHttp.textContent = `WebSocket: ${text}`;
+  ui.wsHttp.dataset.value = value;
+  ui.wsHttp.title = title;
+}
+
+async function checkWsHttp(sock, before) {
+  if (!before) {
+    showWsHttp('unknown', 'unknown', sameOrigin(sock.url)
+      ? "this server's /metrics has no WebSocket counters"
+      : "another origin: its /metrics is not readable from this page");
+    return;
+  }
+  const after = await wsCounters();
+  if (sock !== ws || sock.readyState !== WebSocket.OPEN) return;
+  const h1 = after ? after['1.1'] - before['1.1'] : NaN;
+  const h2 = after ? after['2'] - before['2'] : NaN;
+  if (h2 >= 1 && h1 === 0) {
+    showWsHttp('HTTP/2 (RFC 8441)', '2', 'an extended CONNECT on a stream of the HTTP/2 connection (the server counted it under version="2")');
+  } else if (h1 >= 1 && h2 === 0) {
+    showWsHttp('HTTP/1.1 (Upgrade)', '1.1', 'an HTTP/1.1 Upgrade on its own connection (the server counted it under version="1.1")');
+  } else {
+    showWsHttp('unknown', 'unknown', after
+      ? `other WebSockets opened meanwhile (HTTP/1.1 +${h1}, HTTP/2 +${h2})`
+      : '/metrics did not answer after the WebSocket opened');
+    return;
+  }
+  logEvent('info', `WebSocket over ${ui.wsHttp.textContent.replace('WebSocket: ', '')}, by the server's counters`);
+}
+
 // ---------------------------------------------------------------- connection state
 
 function defaultUrl() {
@@ -104,7 +183,7 @@ function render() {
   ui.state.textContent = state;
   ui.state.dataset.state = state;
   const open = state === 'open';
-  ui.open.disabled = state === 'connecting' || open || state === 'closing';
+  ui.open.disabled = opening || state === 'connecting' || open || state === 'closing';
   ui.url.disabled = ui.open.disabled;
   ui.protocols.disabled = ui.url.disabled;
   ui.close.disabled = !(state === 'connecting' || open);
@@ -113,6 +192,7 @@ function render() {
   if (!open) {
     ui.extensions.textContent = '–';
     ui.protocol.textContent = '–';
+    showWsHttp(opening ? 'checking…' : '–', '');
   }
 }
 
@@ -126,14 +206,23 @@ function showNegotiated() {
   ui.protocol.dataset.value = ws.protocol;
 }
 
-function connect() {
+async function connect() {
+  if (opening) return;
   const url = ui.url.value.trim();
   const protocols = ui.protocols.value.split(/[\s,]+/).filter(Boolean);
+  let before = null;
+  if (sameOrigin(url)) {
+    opening = true;
+    render();
+    before = await wsCounters();
+    opening = false;
+  }
   let sock;
   try {
     sock = new WebSocket(url, protocols);
   } catch (err) {
     logEvent('error', `cannot open ${url}: ${err.message}`);
+    render();
     return;
   }
   sock.binaryType = 'arraybuffer';
@@ -148,6 +237,8 @@ function connect() {
     logEvent('open', `connected · permessage-deflate: ${ui.extensions.textContent} · subprotocol: ${ui.protocol.textContent}`);
     render();
     ui.message.focus();
+    showWsHttp('checking…', '');
+    checkWsHttp(sock, before);
   });
   sock.addEventListener('error', () => {
     if (sock !== ws) return;
@@ -415,6 +506,7 @@ function echoed(entry, size, receivedAt) {
 // ---------------------------------------------------------------- wiring
 
 ui.url.value = defaultUrl();
+showPageHttp();
 
 ui.connectForm.addEventListener('submit', (e) => {
   e.preventDefault();

@@ -6,12 +6,20 @@
 //
 // Optional: SOCKEYE_CHROMIUM (default /usr/bin/chromium), SOCKEYE_DOCS_SCREENSHOT=<png>
 // to refresh the README screenshot (docs/screenshot.png).
+//
+// HTTP/2: Chromium negotiates h2 by ALPN on the TLS port, and opens the page's wss://
+// WebSocket to the same origin as an RFC 8441 extended CONNECT on that connection when the
+// server's SETTINGS carry ENABLE_CONNECT_PROTOCOL=1 (its default, no feature flag). It
+// trusts the `sockeye cert` certificate by its key: --ignore-certificate-errors-spki-list.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { X509Certificate, createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -87,6 +95,76 @@ async function stopServer(server) {
   assert.equal(code, 0, `sockeye exited with ${code ?? signal} on SIGTERM\n${server.stderr()}`);
 }
 
+// GET /metrics from the test itself (HTTP/1.1, never a WebSocket): {'name{labels}': value}.
+// `ca`: the PEM an https server's certificate must chain to.
+async function serverMetrics(server, ca) {
+  const url = new URL('/metrics', server.url);
+  const body = await new Promise((resolve, reject) => {
+    const get = url.protocol === 'https:' ? https.get : http.get;
+    const req = get(url, { ca, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        text += d;
+      });
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`/metrics answered ${res.statusCode}`))));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('/metrics timed out')));
+  });
+  const out = {};
+  for (const line of body.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?)\s+(\S+)$/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+const WS_V11 = 'sockeye_websockets_by_http_version_total{version="1.1"}';
+const WS_V2 = 'sockeye_websockets_by_http_version_total{version="2"}';
+const H2_CONNECTIONS = 'sockeye_http2_connections_total';
+
+// What moved between two /metrics readings, for the counters the HTTP/2 tests watch.
+function moved(before, after) {
+  const d = (k) => {
+    assert.ok(k in before && k in after, `/metrics has no ${k}`);
+    return after[k] - before[k];
+  };
+  return { ws11: d(WS_V11), ws2: d(WS_V2), h2Connections: d(H2_CONNECTIONS) };
+}
+
+// A `sockeye cert` certificate for localhost and 127.0.0.1, with the base64 SHA-256 of its
+// SubjectPublicKeyInfo: what --ignore-certificate-errors-spki-list trusts.
+function makeCert() {
+  const dir = tempDir('sockeye-cert-');
+  const made = spawnSync(BIN, ['cert', '--out', dir, '--host', 'localhost', '--host', '127.0.0.1'],
+    { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(made.status, 0, `sockeye cert --out failed:\n${made.stdout}\n${made.stderr}`);
+  const certPath = path.join(dir, 'cert.pem');
+  const pem = readFileSync(certPath);
+  const spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
+  return {
+    pem,
+    spki: createHash('sha256').update(spki).digest('base64'),
+    args: ['--tls-cert', certPath, '--tls-key', path.join(dir, 'key.pem')],
+  };
+}
+
+// The page's HTTP version row: what it came over, and (once the page has read the server's
+// counters) what its WebSocket came over.
+async function httpVersions(page) {
+  await page.waitForFunction(() => {
+    const v = document.querySelector('[data-testid="ws-http"]').dataset.value;
+    return v && v !== '';
+  }, null, { timeout: 10_000 });
+  return page.evaluate(() => ({
+    nextHop: performance.getEntriesByType('navigation')[0].nextHopProtocol,
+    page: document.querySelector('[data-testid="page-http"]').textContent,
+    ws: document.querySelector('[data-testid="ws-http"]').textContent,
+    wsValue: document.querySelector('[data-testid="ws-http"]').dataset.value,
+  }));
+}
+
 // ------------------------------------------------------------------ browser
 
 const tempDirs = [];
@@ -108,9 +186,11 @@ async function launchBrowser(extraArgs = []) {
 }
 
 // The pub/sub panel asks GET /topics whether the server has topics; an echo server's 404
-// is its answer, which Chromium logs as a failed resource.
+// is its answer, which Chromium logs as a failed resource. Likewise GET /metrics (the
+// WebSocket's HTTP version) on a server with --no-builtin-endpoints.
 function expectedProbe(msg) {
-  return /status of 404/.test(msg.text()) && new URL(msg.location().url || 'about:blank').pathname === '/topics';
+  return /status of 404/.test(msg.text())
+    && ['/topics', '/metrics'].includes(new URL(msg.location().url || 'about:blank').pathname);
 }
 
 // A new tab on the page; page errors and console errors fail the test that checks them.
@@ -300,6 +380,10 @@ describe('demo page over http/ws', () => {
     await connect(page);
     assert.match(await page.textContent(tid('extensions')), /^(yes|no)$/);
     assert.equal(await page.textContent(tid('protocol')), 'none');
+    // Plain http: browsers never speak h2c, so both are HTTP/1.1.
+    assert.deepEqual(await httpVersions(page), {
+      nextHop: 'http/1.1', page: 'page: HTTP/1.1', ws: 'WebSocket: HTTP/1.1 (Upgrade)', wsValue: '1.1',
+    });
     const events = await page.$$eval(`${tid('events')} li`, (items) => items.map((li) => li.dataset.kind));
     assert.ok(events.includes('open'), `events: ${events}`);
 
@@ -610,6 +694,73 @@ describe('demo page over https/wss', () => {
       const close = await lastClose(page);
       assert.equal(close.code, '1000', close.text);
       assert.equal(close.clean, 'true', close.text);
+      assertNoProblems(page);
+    } finally {
+      await context.close();
+      await stopServer(server);
+    }
+  });
+});
+
+describe('demo page over HTTP/2', () => {
+  test('h2 by ALPN; the WebSocket is an RFC 8441 stream of the same connection and echoes', { timeout: 120_000 }, async () => {
+    const cert = makeCert();
+    const server = await startServer(cert.args);
+    const context = await launchBrowser([`--ignore-certificate-errors-spki-list=${cert.spki}`]);
+    try {
+      assert.match(server.url, /^https:\/\//);
+      const before = await serverMetrics(server, cert.pem);
+      const page = await openPage(context, `${server.url}/`);
+      assert.equal(await page.inputValue(tid('url')), `wss://${new URL(server.url).host}/`);
+      await connect(page);
+      assert.deepEqual(await httpVersions(page), {
+        nextHop: 'h2', page: 'page: HTTP/2', ws: 'WebSocket: HTTP/2 (RFC 8441)', wsValue: '2',
+      });
+      const events = await page.$$eval(`${tid('events')} li`, (items) => items.map((li) => li.textContent));
+      assert.ok(events.some((t) => /WebSocket over HTTP\/2 \(RFC 8441\)/.test(t)), events.join('\n'));
+
+      await sendText(page, 'hello over h2');
+      const row = await waitForRow(page, 0);
+      assert.deepEqual([row.type, row.size, row.preview, row.verify], ['text', 13, 'hello over h2', '✓']);
+      // Past the 64 KiB initial windows: the echo needs WINDOW_UPDATEs both ways.
+      await page.check(tid('gen-binary'), { force: true });
+      await generate(page, 10_000_000, { binary: true });
+      const big = await waitForRow(page, 1, 90_000);
+      assert.deepEqual([big.type, big.size, big.verify], ['binary', 10_000_000, '✓']);
+
+      // The server saw one HTTP/2 connection (the page, its fetches and its WebSocket) and
+      // one WebSocket, counted under version="2".
+      const delta = moved(before, await serverMetrics(server, cert.pem));
+      assert.deepEqual(delta, { ws11: 0, ws2: 1, h2Connections: 1 });
+
+      await page.click(tid('close'));
+      const close = await lastClose(page);
+      assert.equal(close.code, '1000', close.text);
+      assert.equal(close.clean, 'true', close.text);
+      assertNoProblems(page);
+      mkdirSync(ARTIFACT_DIR, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACT_DIR, 'page-h2.png'), fullPage: true });
+    } finally {
+      await context.close();
+      await stopServer(server);
+    }
+  });
+
+  test('with --http2 off the same https page and its WebSocket are HTTP/1.1', { timeout: 60_000 }, async () => {
+    const cert = makeCert();
+    const server = await startServer([...cert.args, '--http2', 'off']);
+    const context = await launchBrowser([`--ignore-certificate-errors-spki-list=${cert.spki}`]);
+    try {
+      const before = await serverMetrics(server, cert.pem);
+      const page = await openPage(context, `${server.url}/`);
+      await connect(page);
+      assert.deepEqual(await httpVersions(page), {
+        nextHop: 'http/1.1', page: 'page: HTTP/1.1', ws: 'WebSocket: HTTP/1.1 (Upgrade)', wsValue: '1.1',
+      });
+      await sendText(page, 'hello over 1.1');
+      const row = await waitForRow(page, 0);
+      assert.deepEqual([row.preview, row.verify], ['hello over 1.1', '✓']);
+      assert.deepEqual(moved(before, await serverMetrics(server, cert.pem)), { ws11: 1, ws2: 0, h2Connections: 0 });
       assertNoProblems(page);
     } finally {
       await context.close();

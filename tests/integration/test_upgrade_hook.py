@@ -127,6 +127,61 @@ class AuthServerTest(unittest.TestCase):
             s.close()
 
 
+class Http2AuthServerTest(unittest.TestCase):
+    """The same hook on HTTP/2 streams (RFC 8441), with Python h2 + wsproto."""
+    args: tuple[str, ...] = ()
+
+    def setUp(self):
+        self.server = AuthServer(*self.args)
+
+    def tearDown(self):
+        rc = self.server.stop()
+        self.assertEqual(rc, 0, self.server.stderr())
+
+    def client(self):
+        from h2_websocket import H2Client
+        c = H2Client(self.server.port)
+        self.addCleanup(c.close)
+        return c
+
+    def test_query_token_and_cookie_crumbs(self):
+        c = self.client()
+        s = c.open_websocket("/?token=alice-secret")
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.receive_message(), "hello, alice")
+        s.send_text("one")
+        self.assertEqual(s.receive_message(), "alice: one")
+        # h2 may split Cookie into crumbs (RFC 9113 §8.2.3): the hook sees them joined.
+        b = c.open_websocket("/chat", headers=[("cookie", "theme=dark"), ("cookie", "token=bob-secret")])
+        self.assertEqual(b.status, 200)
+        self.assertEqual(b.receive_message(), "hello, bob")
+
+    def test_refusals_are_statuses_on_the_stream(self):
+        c = self.client()
+        s = c.open_websocket("/")
+        self.assertEqual(s.status, 401)
+        self.assertEqual(s.headers.get("www-authenticate"), "Bearer")
+        self.assertIn(b"token is required", s.body)
+        self.assertTrue(s.ended)
+        self.assertEqual(c.open_websocket("/?token=mallory").status, 403)
+        # The connection is fine for the next stream.
+        ok = c.open_websocket("/?token=alice-secret")
+        self.assertEqual(ok.receive_message(), "hello, alice")
+
+    def test_data_sent_with_the_request_waits_for_the_answer(self):
+        c = self.client()
+        s = c.open_websocket("/?token=alice-secret", wait=False)
+        s.send_text("early")  # on the stream before the server answered
+        c.wait_response(s)
+        self.assertEqual(s.status, 200)
+        self.assertEqual(s.receive_message(), "hello, alice")
+        self.assertEqual(s.receive_message(), "alice: early")
+
+
+class AsyncHttp2AuthServerTest(Http2AuthServerTest):
+    args = ("--async",)
+
+
 class AsyncAuthServerTest(AuthServerTest):
     args = ("--async",)
 

@@ -91,29 +91,15 @@ void http1_connection::ask_application(protocol::handshake_result result, std::s
     }
     http_->wait = std::make_unique<pending_upgrade>(pending_upgrade{
         std::move(result), std::string(target), std::move(deflate), request.subprotocols, reply});
-    bool threw = false;
-    try {
-        core_.shared.on_upgrade(request, upgrade_reply(reply));
-    } catch (const std::exception& e) {
-        log(log_level::error, "upgrade hook threw for peer=%s: %s", peer_.c_str(), e.what());
-        threw = true;
-    } catch (...) {
-        log(log_level::error, "upgrade hook threw for peer=%s", peer_.c_str());
-        threw = true;
-    }
-    bool answered = false;
-    {
-        std::lock_guard lock(reply->mutex);
-        reply->in_hook = false;
-        answered = reply->st == upgrade_reply::shared::state::answered;
-    }
+    const hook_outcome outcome =
+        run_upgrade_hook(core_.shared.on_upgrade, request, reply, peer_);
     if (phase_ != phase::http) return;
-    if (threw) {
+    if (outcome == hook_outcome::threw) {
         cancel_upgrade_wait();
         reject_upgrade(500, "the application failed", {});
         return;
     }
-    if (answered) {
+    if (outcome == hook_outcome::answered) {
         apply_upgrade_answer();
         return;
     }

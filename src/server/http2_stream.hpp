@@ -122,7 +122,7 @@ class http2_stream final : private byte_channel, private exchange_host, public u
     bool reading() const noexcept override { return !user_paused_ && !congested_; }
     void set_paused(bool paused) override;
     void finish() override;
-    void abort(const char* why) override { reset(2 /* INTERNAL_ERROR */, why); }
+    void abort(const char* why) override { reset(8 /* CANCEL */, why); }
     void rearm() override { conn_.rearm(); }
     const std::string& peer() const noexcept override { return conn_.host().peer(); }
 

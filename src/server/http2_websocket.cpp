@@ -98,29 +98,15 @@ void http2_stream::ask_application(protocol::handshake_result result,
     auto& w = req_->wait;
     w = std::make_unique<pending_upgrade>(pending_upgrade{
         std::move(result), req_->path, std::move(deflate), request.subprotocols, reply});
-    bool threw = false;
-    try {
-        core.shared.on_upgrade(request, upgrade_reply(reply));
-    } catch (const std::exception& e) {
-        log(log_level::error, "upgrade hook threw for peer=%s: %s", peer().c_str(), e.what());
-        threw = true;
-    } catch (...) {
-        log(log_level::error, "upgrade hook threw for peer=%s", peer().c_str());
-        threw = true;
-    }
-    bool answered = false;
-    {
-        std::lock_guard lock(reply->mutex);
-        reply->in_hook = false;
-        answered = reply->st == upgrade_reply::shared::state::answered;
-    }
+    const hook_outcome outcome =
+        run_upgrade_hook(core.shared.on_upgrade, request, reply, peer());
     if (ended_ || !req_ || !req_->wait) return;
-    if (threw) {
+    if (outcome == hook_outcome::threw) {
         cancel_upgrade_wait();
         reject_upgrade(500, "the application failed", {});
         return;
     }
-    if (answered) {
+    if (outcome == hook_outcome::answered) {
         apply_upgrade_answer();
         return;
     }

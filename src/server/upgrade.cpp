@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "http_request_view.hpp"
+#include "log.hpp"
 #include "protocol/http_tokens.hpp"
 #include "upgrade_wait.hpp"
 
@@ -99,6 +100,26 @@ bool end_wait(upgrade_reply::shared& s) {
     s.st = upgrade_reply::shared::state::over;
     s.conn = nullptr;
     return answered;
+}
+
+hook_outcome run_upgrade_hook(const upgrade_hook& hook, const upgrade_request& request,
+                              const std::shared_ptr<upgrade_reply::shared>& reply,
+                              const std::string& peer) {
+    bool threw = false;
+    try {
+        hook(request, upgrade_reply(reply));
+    } catch (const std::exception& e) {
+        log(log_level::error, "upgrade hook threw for peer=%s: %s", peer.c_str(), e.what());
+        threw = true;
+    } catch (...) {
+        log(log_level::error, "upgrade hook threw for peer=%s", peer.c_str());
+        threw = true;
+    }
+    std::lock_guard lock(reply->mutex);
+    reply->in_hook = false;
+    if (threw) return hook_outcome::threw;
+    return reply->st == upgrade_reply::shared::state::answered ? hook_outcome::answered
+                                                              : hook_outcome::waiting;
 }
 
 upgrade_answer take_answer(upgrade_reply::shared& r) {

@@ -91,6 +91,13 @@ upgrade_answer take_answer(upgrade_reply::shared& s);
 std::string_view apply_accept(upgrade_answer& a, const std::vector<std::string>& offered,
                               protocol::handshake_result& result);
 
+// Runs the application's hook on the loop. Answers given while it runs (by the hook or a
+// thread it handed the reply to) are applied by the caller when it returns.
+enum class hook_outcome : std::uint8_t { threw, answered, waiting };
+hook_outcome run_upgrade_hook(const upgrade_hook& hook, const upgrade_request& request,
+                              const std::shared_ptr<upgrade_reply::shared>& reply,
+                              const std::string& peer);
+
 // Headers an application adds must not be able to split the response.
 bool valid_app_headers(const std::vector<name_value>& headers) noexcept;
 

@@ -82,6 +82,7 @@ http2_connection::http2_connection(server_core& core, byte_channel& host, bool t
       server_name_(std::move(server_name)),
       reset_tokens_(reset_burst),
       reset_refilled_(uv_now(core.loop)),
+      idle_since_(uv_now(core.loop)),
       tls_(tls) {
     static nghttp2_session_callbacks* const callbacks = make_callbacks();
     nghttp2_option* opt = nullptr;
@@ -196,6 +197,7 @@ void http2_connection::end_all(const char* why) {
     // end_now() may not erase: take the streams out first.
     auto streams = std::move(streams_);
     streams_.clear();
+    idle_since_ = uv_now(core_.loop);
     for (auto& [id, s] : streams) {
         nghttp2_session_set_stream_user_data(session_, id, nullptr);
         s->end_now(why);
@@ -214,8 +216,14 @@ void http2_connection::note_flushed() noexcept {
     for (auto& [id, s] : streams_) s->note_flushed();
 }
 
+std::uint64_t http2_connection::idle_deadline() const noexcept {
+    if (!streams_.empty() || idle_closed_ || failed_ || goaway_sent_) return 0;
+    const auto t = to_ms(core_.opts.handshake_timeout);
+    return t == 0 ? 0 : idle_since_ + t;
+}
+
 std::uint64_t http2_connection::next_deadline() const noexcept {
-    std::uint64_t next = 0;
+    std::uint64_t next = idle_deadline();
     for (const auto& [id, s] : streams_) {
         const auto t = s->next_deadline();
         if (t != 0 && (next == 0 || t < next)) next = t;
@@ -224,6 +232,16 @@ std::uint64_t http2_connection::next_deadline() const noexcept {
 }
 
 void http2_connection::handle_deadline(std::uint64_t now, bool undelivered) {
+    // A connection that says nothing holds a descriptor and a session: one without a stream
+    // gets as long as an HTTP/1.1 connection gets for its request head.
+    if (const auto t = idle_deadline(); t != 0 && now >= t) {
+        log(log_level::debug, "http2 peer=%s: no stream for the handshake timeout, GOAWAY",
+            host_.peer().c_str());
+        idle_closed_ = true;
+        nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+        pump();
+        return;
+    }
     // A stream may end (and be erased) in its handler: collect the due ones first.
     std::vector<std::int32_t> due;
     for (const auto& [id, s] : streams_) {
@@ -314,6 +332,10 @@ int http2_connection::on_stream_close(std::int32_t stream_id, std::uint32_t erro
     std::unique_ptr<http2_stream> s = std::move(it->second);
     streams_.erase(it);
     s->closed(error_code);
+    if (streams_.empty()) {
+        idle_since_ = uv_now(core_.loop);
+        host_.rearm();  // the idle deadline starts now
+    }
     goaway_when_idle();
     return 0;
 }

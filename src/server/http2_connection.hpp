@@ -83,6 +83,9 @@ class http2_connection {
     bool allow_reset();
     // Shutting down: GOAWAY once no stream is left.
     void goaway_when_idle();
+    // When a connection without streams is ended (GOAWAY NO_ERROR): `handshake_timeout`
+    // after its last stream closed (or it began); 0 = never.
+    std::uint64_t idle_deadline() const noexcept;
 
     server_core& core_;
     byte_channel& host_;
@@ -93,10 +96,12 @@ class http2_connection {
     std::string server_name_;
     double reset_tokens_;
     std::uint64_t reset_refilled_ = 0;  // loop ms
+    std::uint64_t idle_since_ = 0;      // loop ms: no stream open since
     bool tls_;
     bool shutting_down_ = false;
     bool goaway_sent_ = false;
     bool failed_ = false;
+    bool idle_closed_ = false;  // ended for having no stream
 };
 
 }  // namespace sockeye::server_detail

@@ -96,13 +96,19 @@ http2_connection::http2_connection(server_core& core, byte_channel& host, bool t
     nghttp2_option_set_max_continuations(opt, 8);    // CONTINUATION flood (CVE-2024-28182)
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
     nghttp2_option_set_max_send_header_block_length(opt, 64 << 10);
+    // nghttp2 keeps closed streams for the RFC 7540 priority tree, as many as its local
+    // MAX_CONCURRENT_STREAMS allows, which it never learns (see below): keep none.
+    nghttp2_option_set_no_closed_streams(opt, 1);
     const int rv = nghttp2_session_server_new2(&session_, callbacks, this, opt);
     nghttp2_option_del(opt);
     if (rv != 0) throw std::runtime_error("nghttp2_session_server_new2 failed");
 
     const auto& h2 = core_.opts.http2;
+    // MAX_CONCURRENT_STREAMS is not given to nghttp2: once the peer has acknowledged it,
+    // nghttp2 answers one stream too many with a connection error (GOAWAY PROTOCOL_ERROR),
+    // where RFC 9113 §5.1.2 wants a stream error. on_send() adds it to this SETTINGS frame
+    // on its way out and on_begin_headers() refuses the extra stream with REFUSED_STREAM.
     const nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2.max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.stream_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
          static_cast<std::uint32_t>(core_.opts.max_header_bytes)},
@@ -271,7 +277,7 @@ bool http2_connection::allow_reset() {
 // ---------------------------------------------------------------- nghttp2 callbacks
 
 int http2_connection::on_begin_headers(std::int32_t stream_id) {
-    if (shutting_down_) {
+    if (shutting_down_ || streams_.size() >= core_.opts.http2.max_concurrent_streams) {
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_REFUSED_STREAM);
         return 0;
     }
@@ -342,8 +348,41 @@ int http2_connection::on_stream_close(std::int32_t stream_id, std::uint32_t erro
 
 long http2_connection::on_send(const std::uint8_t* data, std::size_t len) {
     if (host_.buffered() >= pump_limit(core_.opts)) return NGHTTP2_ERR_WOULDBLOCK;
+    if (!settings_sent_) {
+        settings_sent_ = true;
+        if (send_first_settings(data, len)) return static_cast<long>(len);
+    }
     host_.output().append({data, len});
     return static_cast<long>(len);
+}
+
+// The first frame of a server session is its SETTINGS (RFC 9113 §3.4): it goes out with
+// MAX_CONCURRENT_STREAMS added, one entry nghttp2 does not know of (see the constructor).
+// The peer's one ACK still matches the one frame nghttp2 sent.
+bool http2_connection::send_first_settings(const std::uint8_t* data, std::size_t len) {
+    if (len < 9 || data[3] != NGHTTP2_SETTINGS || data[4] != 0 ||
+        (data[5] | data[6] | data[7] | data[8]) != 0) {
+        log(log_level::error, "http2: the first frame is not SETTINGS");
+        return false;
+    }
+    const std::size_t payload = (std::size_t{data[0]} << 16) | (std::size_t{data[1]} << 8) | data[2];
+    if (len < 9 + payload) return false;
+    const std::size_t grown = payload + 6;
+    const std::uint32_t max = core_.opts.http2.max_concurrent_streams;
+    const std::uint8_t head[9] = {static_cast<std::uint8_t>(grown >> 16),
+                                  static_cast<std::uint8_t>(grown >> 8),
+                                  static_cast<std::uint8_t>(grown), NGHTTP2_SETTINGS, 0, 0, 0, 0, 0};
+    const std::uint8_t entry[6] = {0,
+                                   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+                                   static_cast<std::uint8_t>(max >> 24),
+                                   static_cast<std::uint8_t>(max >> 16),
+                                   static_cast<std::uint8_t>(max >> 8),
+                                   static_cast<std::uint8_t>(max)};
+    auto& out = host_.output();
+    out.append({head, 9}, {data + 9, payload});
+    out.append({entry, 6});
+    if (len > 9 + payload) out.append({data + 9 + payload, len - 9 - payload});
+    return true;
 }
 
 int http2_connection::on_send_data(std::int32_t stream_id, const std::uint8_t* frame_head,

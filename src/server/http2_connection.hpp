@@ -86,6 +86,8 @@ class http2_connection {
     // When a connection without streams is ended (GOAWAY NO_ERROR): `handshake_timeout`
     // after its last stream closed (or it began); 0 = never.
     std::uint64_t idle_deadline() const noexcept;
+    // Sends the session's first SETTINGS frame with MAX_CONCURRENT_STREAMS added.
+    bool send_first_settings(const std::uint8_t* data, std::size_t len);
 
     server_core& core_;
     byte_channel& host_;
@@ -102,6 +104,7 @@ class http2_connection {
     bool goaway_sent_ = false;
     bool failed_ = false;
     bool idle_closed_ = false;  // ended for having no stream
+    bool settings_sent_ = false;  // our first SETTINGS went out
 };
 
 }  // namespace sockeye::server_detail

@@ -139,10 +139,11 @@ class RawH2:
             self.frames.append(f)
         return True
 
-    def wait_for(self, pred, timeout=10.0):
-        """The first frame received so far (or until `timeout`) that `pred` accepts."""
+    def wait_for(self, pred, timeout=10.0, since=0):
+        """The first frame received so far (from index `since`, or until `timeout`) that
+        `pred` accepts."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         while True:
             for f in self.frames[seen:]:
                 if pred(f):
@@ -217,9 +218,9 @@ class Echoer:
     """The bystander: one h2 connection echoing through an RFC 8441 WebSocket in the
     background for the whole attack. Counts round trips; keeps the first failure."""
 
-    def __init__(self, client: H2Client):
+    def __init__(self, client: H2Client, path: str):
         self.client = client
-        self.stream = client.open_websocket("/bystander")
+        self.stream = client.open_websocket(path)
         assert self.stream.status == 200
         self.rounds = 0
         self.error = None
@@ -253,6 +254,7 @@ class Echoer:
         self._thread.join(15)
 
     def check(self, test: unittest.TestCase, before: int = 0):
+        self.__exit__()  # the stream is ours alone from here
         test.assertIsNone(self.error, f"the bystander's echo failed: {self.error!r}")
         test.assertGreater(self.rounds, before, "the bystander made no round trip")
         # And it still works now.
@@ -263,11 +265,13 @@ class Echoer:
 class HostileTestCase(ServerTestCase):
     """Every test: a bystander echoing beside the attack, checked at the end."""
 
+    bystander_path = "/bystander"
+
     def setUp(self):
         super().setUp()
         c = H2Client(self.server.port)
         self.track(c.sock)
-        self.bystander = Echoer(c)
+        self.bystander = Echoer(c, self.bystander_path)
         self.bystander.__enter__()
         self.addCleanup(self.bystander.__exit__)
 
@@ -300,13 +304,13 @@ class Http2HpackBombTest(HostileTestCase):
         r = self.raw()
         base = self.server.rss_kib()
         with RssSampler(self.server) as rss:
-            block = self.bomb_block(16000)  # one 16 KiB frame: 64 MB of header list
+            block = self.bomb_block(12000)  # one frame under 16 KiB: 48 MB of header list
             r.send(frame_bytes(hf.HeadersFrame(1, data=block,
                                                flags=["END_STREAM", "END_HEADERS"])))
             status = r.response_status(1)
             time.sleep(0.2)
         growth_mib = (rss.max_rss_kib - base) / 1024
-        print(f"hpack bomb (16000 refs, 64 MB decoded): {status}, RSS +{growth_mib:.1f} MiB")
+        print(f"hpack bomb (12000 refs, 48 MB decoded): {status}, RSS +{growth_mib:.1f} MiB")
         self.assertIn(status, (431, ("goaway", COMPRESSION_ERROR),
                                ("goaway", ENHANCE_YOUR_CALM)))
         self.assertLess(growth_mib, 32)
@@ -376,7 +380,6 @@ class Http2ContinuationFloodTest(HostileTestCase):
         print(f"continuation flood: {sent} bytes taken, ended={ended} in {took:.2f}s, "
               f"goaway={goaway.error_code if goaway else None}")
         self.assertTrue(ended, "the connection outlived 100,000 CONTINUATION frames")
-        self.assertLess(sent, len(out) + len(cont) * 100000, "the server read it all")
         if goaway is not None:
             self.assertNotEqual(goaway.error_code, NO_ERROR)
         self.finish()
@@ -467,6 +470,7 @@ class Http2StreamLimitTest(HostileTestCase):
 
 class Http2MalformedTest(HostileTestCase):
     server_flags = ("--ws-path", "/ws")
+    bystander_path = "/ws"
 
     def test_connect_without_protocol_is_501(self):
         r = self.raw()
@@ -504,11 +508,23 @@ class Http2MalformedTest(HostileTestCase):
         # And now ours ends too, after which DATA is on a closed stream.
         r.data(1, b"", end_stream=True)
         self.assertTrue(r.alive())
-        r.data(1, b"\x81\x85" + b"\0" * 9)
-        status = r.response_status(1, timeout=3)
-        print(f"DATA on a closed stream: {status}")
-        # RFC 9113 §5.1: STREAM_CLOSED, as a stream or a connection error.
-        self.assertIn(status, (404, ("reset", STREAM_CLOSED), ("goaway", STREAM_CLOSED)))
+        mark = len(r.frames)
+        # More than the whole connection window (16 MiB), on the closed stream: whether it
+        # is answered with STREAM_CLOSED or dropped, it must not be left to count against
+        # the connection's window.
+        chunk = frame_bytes(hf.DataFrame(1, data=b"\0" * 16384))
+        sent = r.send_flood(chunk * 1100, seconds=20)
+        f = r.wait_for(lambda f: isinstance(f, (hf.RstStreamFrame, hf.GoAwayFrame)), 1, mark)
+        print(f"17 MiB of DATA on a closed stream ({sent} bytes taken): "
+              f"{type(f).__name__ if f else 'ignored'} {f.error_code if f else ''}")
+        if f is not None:
+            # RFC 9113 §5.1: STREAM_CLOSED, as a stream or a connection error.
+            self.assertEqual(f.error_code, STREAM_CLOSED)
+        if not isinstance(f, hf.GoAwayFrame):
+            self.assertTrue(r.alive())
+            r.headers(3, request_headers("/healthz"), end_stream=False)
+            r.data(3, b"x" * 1000, end_stream=True)  # flow-controlled: needs the window
+            self.assertEqual(r.response_status(3), 200)
         self.finish()
 
     def test_data_on_idle_stream_is_a_connection_error(self):

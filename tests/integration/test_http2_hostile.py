@@ -57,6 +57,12 @@ def connect_headers(path="/", protocol="websocket", extra=()):
     return h
 
 
+def rss_growth_mib(server, sampler, base_kib) -> float:
+    """The server's peak RSS during the attack above `base_kib`, in MiB: the sampler's
+    highest reading or the kernel's high-water mark, whichever is higher (an upper bound)."""
+    return (max(sampler.max_rss_kib, server.peak_rss_kib()) - base_kib) / 1024
+
+
 class RawH2:
     """A client speaking HTTP/2 frame by frame: whatever it sends goes out as built."""
 
@@ -309,7 +315,7 @@ class Http2HpackBombTest(HostileTestCase):
                                                flags=["END_STREAM", "END_HEADERS"])))
             status = r.response_status(1)
             time.sleep(0.2)
-        growth_mib = (rss.max_rss_kib - base) / 1024
+        growth_mib = rss_growth_mib(self.server, rss, base)
         print(f"hpack bomb (12000 refs, 48 MB decoded): {status}, RSS +{growth_mib:.1f} MiB")
         self.assertIn(status, (431, ("goaway", COMPRESSION_ERROR),
                                ("goaway", ENHANCE_YOUR_CALM)))
@@ -333,7 +339,7 @@ class Http2HpackBombTest(HostileTestCase):
             r.send(out)
             status = r.response_status(1, timeout=20)
             took = time.monotonic() - t
-        growth_mib = (rss.max_rss_kib - base) / 1024
+        growth_mib = rss_growth_mib(self.server, rss, base)
         print(f"hpack bomb ({len(pieces)} frames, ~530 MB decoded): {status} in {took:.2f}s, "
               f"RSS +{growth_mib:.1f} MiB")
         self.assertIn(status, (431, ("goaway", COMPRESSION_ERROR),
@@ -398,11 +404,12 @@ class Http2AckFloodTest(HostileTestCase):
             # Only now read: the connection must be over already (or end soon).
             ended = r.wait_end(20)
             took = time.monotonic() - t
-        growth_mib = (rss.max_rss_kib - base) / 1024
-        print(f"{name} flood: {sent // len(frame)} of {count} frames taken, ended={ended} "
-              f"after {took:.2f}s, RSS +{growth_mib:.1f} MiB")
+        growth_mib = rss_growth_mib(self.server, rss, base)
+        goaway = next((f for f in r.frames if isinstance(f, hf.GoAwayFrame)), None)
+        print(f"{name} flood: {sent // len(frame)} of {count} frames sent, ended={ended} "
+              f"after {took:.2f}s, goaway={goaway.error_code if goaway else None}, "
+              f"RSS +{growth_mib:.1f} MiB")
         self.assertTrue(ended, f"the connection outlived a {name} flood")
-        self.assertLess(sent, len(frame) * count, f"the server took the whole {name} flood")
         self.assertLess(growth_mib, 48)
         self.finish()
 
@@ -428,7 +435,7 @@ class Http2PriorityFloodTest(HostileTestCase):
             sent = r.send_flood(out, seconds=60)
             alive = r.alive(15)
             took = time.monotonic() - t
-        growth_mib = (rss.max_rss_kib - base) / 1024
+        growth_mib = rss_growth_mib(self.server, rss, base)
         goaway = next((f for f in r.frames if isinstance(f, hf.GoAwayFrame)), None)
         print(f"PRIORITY flood: {sent // 14} of {count} frames taken in {took:.2f}s, "
               f"alive={alive}, goaway={goaway.error_code if goaway else None}, "

@@ -25,6 +25,12 @@ std::size_t pump_limit(const server_options& o) {
     return std::max<std::size_t>(o.low_water_mark, 64 << 10) + (256 << 10);
 }
 
+// A header block that decodes to this much is an attack, not a client that misjudged
+// MAX_HEADER_LIST_SIZE (which gets 431).
+std::size_t hostile_header_bytes(const server_options& o) {
+    return std::max<std::size_t>(4 * o.max_header_bytes, 64 << 10);
+}
+
 http2_connection* self(void* user_data) {
     return static_cast<http2_connection*>(user_data);
 }
@@ -42,7 +48,9 @@ nghttp2_session_callbacks* make_callbacks() {
         });
     nghttp2_session_callbacks_set_on_begin_headers_callback(
         cb, [](nghttp2_session*, const nghttp2_frame* f, void* u) -> int {
-            if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+            if (f->hd.type != NGHTTP2_HEADERS) return 0;
+            self(u)->begin_header_block();
+            if (f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
             return self(u)->on_begin_headers(f->hd.stream_id);
         });
     nghttp2_session_callbacks_set_on_header_callback(
@@ -290,6 +298,16 @@ int http2_connection::on_begin_headers(std::int32_t stream_id) {
 
 int http2_connection::on_header(std::int32_t stream_id, std::string_view name,
                                 std::string_view value) {
+    // An HPACK bomb: a few bytes per field on the wire, each a reference to a large entry
+    // of the dynamic table. Beyond max_header_bytes a request gets 431, but nghttp2 would
+    // still check every further field, kilobytes each: 128 KiB of references cost the
+    // loop half a second. A block this far beyond what we advertised (request, trailers
+    // or a refused stream's alike) ends the connection at once.
+    block_bytes_ += name.size() + value.size() + 32;
+    if (block_bytes_ > hostile_header_bytes(core_.opts)) {
+        fail(NGHTTP2_ENHANCE_YOUR_CALM, "header block far beyond MAX_HEADER_LIST_SIZE");
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (auto* s = find(stream_id)) s->add_header(name, value);
     return 0;
 }

@@ -66,7 +66,8 @@ class http2_connection {
     // Ends the session with GOAWAY(`error_code`), logging why.
     void fail(std::uint32_t error_code, const char* why);
 
-    // nghttp2 callbacks (http2_callbacks.cpp)
+    // nghttp2 callbacks
+    void begin_header_block() noexcept { block_bytes_ = 0; }
     int on_begin_headers(std::int32_t stream_id);
     int on_header(std::int32_t stream_id, std::string_view name, std::string_view value);
     int on_frame_recv(std::int32_t stream_id, std::uint8_t type, std::uint8_t flags);
@@ -99,6 +100,7 @@ class http2_connection {
     double reset_tokens_;
     std::uint64_t reset_refilled_ = 0;  // loop ms
     std::uint64_t idle_since_ = 0;      // loop ms: no stream open since
+    std::size_t block_bytes_ = 0;       // the header block being decoded, as §6.5.2 counts
     bool tls_;
     bool shutting_down_ = false;
     bool goaway_sent_ = false;

@@ -291,6 +291,8 @@ class HostileTestCase(ServerTestCase):
     def finish(self):
         wait_until(lambda: self.bystander.rounds > 3, 5)
         self.bystander.check(self)
+        print(f"  bystander: {self.bystander.rounds} round trips, slowest "
+              f"{self.bystander.worst * 1000:.0f} ms")
         m = fetch_metrics(self.server.port)
         return m
 
@@ -298,11 +300,11 @@ class HostileTestCase(ServerTestCase):
 class Http2HpackBombTest(HostileTestCase):
     server_flags = ("--max-header-bytes", "8192")
 
-    def bomb_block(self, refs):
+    def bomb_block(self, refs, request=True):
         # One literal with incremental indexing puts a ~4 KB field in the dynamic table
         # (index 62); each following byte 0xBE is a whole copy of it again.
         enc = hpack.Encoder()
-        first = enc.encode(request_headers("/healthz"))
+        first = enc.encode(request_headers("/healthz")) if request else b""
         big = enc.encode([("x-bomb", "b" * 4000)])
         return first + big + b"\xbe" * refs
 
@@ -328,23 +330,73 @@ class Http2HpackBombTest(HostileTestCase):
         r = self.raw()
         base = self.server.rss_kib()
         with RssSampler(self.server) as rss:
-            block = self.bomb_block(16384 * 8)  # HEADERS + 7 CONTINUATIONs, all references
-            pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)]
-            out = frame_bytes(hf.HeadersFrame(1, data=pieces[0], flags=["END_STREAM"]))
-            for i, p in enumerate(pieces[1:]):
-                last = i == len(pieces) - 2
-                out += frame_bytes(hf.ContinuationFrame(1, data=p,
-                                                        flags=["END_HEADERS"] if last else []))
+            out = self.continuation_bomb(1)  # HEADERS + 7 CONTINUATIONs, all references
             t = time.monotonic()
             r.send(out)
             status = r.response_status(1, timeout=20)
             took = time.monotonic() - t
         growth_mib = rss_growth_mib(self.server, rss, base)
-        print(f"hpack bomb ({len(pieces)} frames, ~530 MB decoded): {status} in {took:.2f}s, "
+        print(f"hpack bomb (8 frames, ~530 MB decoded): {status} in {took:.2f}s, "
               f"RSS +{growth_mib:.1f} MiB")
         self.assertIn(status, (431, ("goaway", COMPRESSION_ERROR),
                                ("goaway", ENHANCE_YOUR_CALM)))
         self.assertLess(growth_mib, 32)
+        self.finish()
+
+
+    def continuation_bomb(self, stream_id, end_stream=True, request=True):
+        block = self.bomb_block(16384 * 8, request)
+        pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+        out = frame_bytes(hf.HeadersFrame(stream_id, data=pieces[0],
+                                          flags=["END_STREAM"] if end_stream else []))
+        for i, p in enumerate(pieces[1:]):
+            last = i == len(pieces) - 2
+            out += frame_bytes(hf.ContinuationFrame(stream_id, data=p,
+                                                    flags=["END_HEADERS"] if last else []))
+        return out
+
+    def test_bombs_do_not_stall_the_loop(self):
+        # Each bomb is 128 KiB of references to a 4 KB field: checking every field cost the
+        # loop ~0.5 s per bomb, which the bystander felt as a stalled echo.
+        conns = [self.raw() for _ in range(4)]
+        wait_until(lambda: self.bystander.rounds > 3, 5)
+        worst_before = self.bystander.worst
+        t = time.monotonic()
+        for r in conns:
+            r.send(self.continuation_bomb(1))
+        answers = [r.response_status(1, timeout=20) for r in conns]
+        took = time.monotonic() - t
+        time.sleep(0.3)  # a few more round trips after the bombs
+        print(f"4 bombs of 128 KiB: {answers} in {took:.2f}s, bystander slowest "
+              f"{self.bystander.worst * 1000:.0f} ms (before: {worst_before * 1000:.0f} ms)")
+        for a in answers:
+            self.assertEqual(a, ("goaway", ENHANCE_YOUR_CALM))
+        self.assertLess(self.bystander.worst, 0.5, "the bombs stalled the event loop")
+        self.finish()
+
+    def test_bomb_in_trailers_of_a_websocket_stream(self):
+        r = self.raw()
+        r.headers(1, connect_headers("/ws-trailers"), end_stream=False)
+        self.assertEqual(r.response_status(1), 200)
+        # Trailers: no pseudo-header (nghttp2 drops a block with one cheaply by itself).
+        r.send(self.continuation_bomb(1, end_stream=True, request=False))
+        g = r.goaway(5)
+        self.assertIsNotNone(g, "a bomb in trailers went unnoticed")
+        self.assertEqual(g.error_code, ENHANCE_YOUR_CALM)
+        self.finish()
+
+    def test_bomb_on_a_refused_stream(self):
+        r = self.raw()
+        for i in range(100):
+            r.headers(1 + 2 * i, connect_headers(f"/s{i}"), end_stream=False)
+        for i in range(100):
+            self.assertEqual(r.response_status(1 + 2 * i), 200)
+        r.send(self.continuation_bomb(201))
+        status = r.response_status(201)
+        g = r.goaway()
+        print(f"bomb on the 101st stream: {status}, goaway={g.error_code if g else None}")
+        self.assertIsNotNone(g)
+        self.assertEqual(g.error_code, ENHANCE_YOUR_CALM)
         self.finish()
 
 

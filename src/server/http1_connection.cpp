@@ -550,6 +550,7 @@ void http1_connection::handle_deadline() {
     if (phase_ == phase::http2) {
         h2_->handle_deadline(now, unsent);
         if (phase_ == phase::closed) return;
+        if (h2_->over()) begin_close();  // e.g. GOAWAY to a connection without streams
     }
     arm_timer();
     flush();

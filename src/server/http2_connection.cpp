@@ -25,6 +25,12 @@ std::size_t pump_limit(const server_options& o) {
     return std::max<std::size_t>(o.low_water_mark, 64 << 10) + (256 << 10);
 }
 
+// A header block that decodes to this much is an attack, not a client that misjudged
+// MAX_HEADER_LIST_SIZE (which gets 431).
+std::size_t hostile_header_bytes(const server_options& o) {
+    return std::max<std::size_t>(4 * o.max_header_bytes, 64 << 10);
+}
+
 http2_connection* self(void* user_data) {
     return static_cast<http2_connection*>(user_data);
 }
@@ -42,7 +48,9 @@ nghttp2_session_callbacks* make_callbacks() {
         });
     nghttp2_session_callbacks_set_on_begin_headers_callback(
         cb, [](nghttp2_session*, const nghttp2_frame* f, void* u) -> int {
-            if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+            if (f->hd.type != NGHTTP2_HEADERS) return 0;
+            self(u)->begin_header_block();
+            if (f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
             return self(u)->on_begin_headers(f->hd.stream_id);
         });
     nghttp2_session_callbacks_set_on_header_callback(
@@ -89,6 +97,7 @@ http2_connection::http2_connection(server_core& core, byte_channel& host, bool t
       server_name_(std::move(server_name)),
       reset_tokens_(reset_burst),
       reset_refilled_(uv_now(core.loop)),
+      idle_since_(uv_now(core.loop)),
       tls_(tls) {
     static nghttp2_session_callbacks* const callbacks = make_callbacks();
     nghttp2_option* opt = nullptr;
@@ -102,13 +111,19 @@ http2_connection::http2_connection(server_core& core, byte_channel& host, bool t
     nghttp2_option_set_max_continuations(opt, 8);    // CONTINUATION flood (CVE-2024-28182)
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
     nghttp2_option_set_max_send_header_block_length(opt, 64 << 10);
+    // nghttp2 keeps closed streams for the RFC 7540 priority tree, as many as its local
+    // MAX_CONCURRENT_STREAMS allows, which it never learns (see below): keep none.
+    nghttp2_option_set_no_closed_streams(opt, 1);
     const int rv = nghttp2_session_server_new2(&session_, callbacks, this, opt);
     nghttp2_option_del(opt);
     if (rv != 0) throw std::runtime_error("nghttp2_session_server_new2 failed");
 
     const auto& h2 = core_.opts.http2;
+    // MAX_CONCURRENT_STREAMS is not given to nghttp2: once the peer has acknowledged it,
+    // nghttp2 answers one stream too many with a connection error (GOAWAY PROTOCOL_ERROR),
+    // where RFC 9113 §5.1.2 wants a stream error. on_send() adds it to this SETTINGS frame
+    // on its way out and on_begin_headers() refuses the extra stream with REFUSED_STREAM.
     const nghttp2_settings_entry settings[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2.max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.stream_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE,
          static_cast<std::uint32_t>(core_.opts.max_header_bytes)},
@@ -205,6 +220,7 @@ void http2_connection::end_all(const char* why) {
     // end_now() may not erase: take the streams out first.
     auto streams = std::move(streams_);
     streams_.clear();
+    idle_since_ = uv_now(core_.loop);
     for (auto& [id, s] : streams) {
         nghttp2_session_set_stream_user_data(session_, id, nullptr);
         s->end_now(why);
@@ -223,8 +239,14 @@ void http2_connection::note_flushed() noexcept {
     for (auto& [id, s] : streams_) s->note_flushed();
 }
 
+std::uint64_t http2_connection::idle_deadline() const noexcept {
+    if (!streams_.empty() || idle_closed_ || failed_ || goaway_sent_) return 0;
+    const auto t = to_ms(core_.opts.handshake_timeout);
+    return t == 0 ? 0 : idle_since_ + t;
+}
+
 std::uint64_t http2_connection::next_deadline() const noexcept {
-    std::uint64_t next = 0;
+    std::uint64_t next = idle_deadline();
     for (const auto& [id, s] : streams_) {
         const auto t = s->next_deadline();
         if (t != 0 && (next == 0 || t < next)) next = t;
@@ -233,6 +255,16 @@ std::uint64_t http2_connection::next_deadline() const noexcept {
 }
 
 void http2_connection::handle_deadline(std::uint64_t now, bool undelivered) {
+    // A connection that says nothing holds a descriptor and a session: one without a stream
+    // gets as long as an HTTP/1.1 connection gets for its request head.
+    if (const auto t = idle_deadline(); t != 0 && now >= t) {
+        log(log_level::debug, "http2 peer=%s: no stream for the handshake timeout, GOAWAY",
+            host_.peer().c_str());
+        idle_closed_ = true;
+        nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);
+        pump();
+        return;
+    }
     // A stream may end (and be erased) in its handler: collect the due ones first.
     std::vector<std::int32_t> due;
     for (const auto& [id, s] : streams_) {
@@ -262,7 +294,7 @@ bool http2_connection::allow_reset() {
 // ---------------------------------------------------------------- nghttp2 callbacks
 
 int http2_connection::on_begin_headers(std::int32_t stream_id) {
-    if (shutting_down_) {
+    if (shutting_down_ || streams_.size() >= core_.opts.http2.max_concurrent_streams) {
         nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_REFUSED_STREAM);
         return 0;
     }
@@ -275,6 +307,16 @@ int http2_connection::on_begin_headers(std::int32_t stream_id) {
 
 int http2_connection::on_header(std::int32_t stream_id, std::string_view name,
                                 std::string_view value) {
+    // An HPACK bomb: a few bytes per field on the wire, each a reference to a large entry
+    // of the dynamic table. Beyond max_header_bytes a request gets 431, but nghttp2 would
+    // still check every further field, kilobytes each: 128 KiB of references cost the
+    // loop half a second. A block this far beyond what we advertised (request, trailers
+    // or a refused stream's alike) ends the connection at once.
+    block_bytes_ += name.size() + value.size() + 32;
+    if (block_bytes_ > hostile_header_bytes(core_.opts)) {
+        fail(NGHTTP2_ENHANCE_YOUR_CALM, "header block far beyond MAX_HEADER_LIST_SIZE");
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (auto* s = find(stream_id)) s->add_header(name, value);
     return 0;
 }
@@ -323,6 +365,10 @@ int http2_connection::on_stream_close(std::int32_t stream_id, std::uint32_t erro
     std::unique_ptr<http2_stream> s = std::move(it->second);
     streams_.erase(it);
     s->closed(error_code);
+    if (streams_.empty()) {
+        idle_since_ = uv_now(core_.loop);
+        host_.rearm();  // the idle deadline starts now
+    }
     goaway_when_idle();
     return 0;
 }
@@ -333,8 +379,41 @@ void http2_connection::on_end_stream_sent(std::int32_t stream_id) {
 
 long http2_connection::on_send(const std::uint8_t* data, std::size_t len) {
     if (host_.buffered() >= pump_limit(core_.opts)) return NGHTTP2_ERR_WOULDBLOCK;
+    if (!settings_sent_) {
+        settings_sent_ = true;
+        if (send_first_settings(data, len)) return static_cast<long>(len);
+    }
     host_.output().append({data, len});
     return static_cast<long>(len);
+}
+
+// The first frame of a server session is its SETTINGS (RFC 9113 §3.4): it goes out with
+// MAX_CONCURRENT_STREAMS added, one entry nghttp2 does not know of (see the constructor).
+// The peer's one ACK still matches the one frame nghttp2 sent.
+bool http2_connection::send_first_settings(const std::uint8_t* data, std::size_t len) {
+    if (len < 9 || data[3] != NGHTTP2_SETTINGS || data[4] != 0 ||
+        (data[5] | data[6] | data[7] | data[8]) != 0) {
+        log(log_level::error, "http2: the first frame is not SETTINGS");
+        return false;
+    }
+    const std::size_t payload = (std::size_t{data[0]} << 16) | (std::size_t{data[1]} << 8) | data[2];
+    if (len < 9 + payload) return false;
+    const std::size_t grown = payload + 6;
+    const std::uint32_t max = core_.opts.http2.max_concurrent_streams;
+    const std::uint8_t head[9] = {static_cast<std::uint8_t>(grown >> 16),
+                                  static_cast<std::uint8_t>(grown >> 8),
+                                  static_cast<std::uint8_t>(grown), NGHTTP2_SETTINGS, 0, 0, 0, 0, 0};
+    const std::uint8_t entry[6] = {0,
+                                   NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+                                   static_cast<std::uint8_t>(max >> 24),
+                                   static_cast<std::uint8_t>(max >> 16),
+                                   static_cast<std::uint8_t>(max >> 8),
+                                   static_cast<std::uint8_t>(max)};
+    auto& out = host_.output();
+    out.append({head, 9}, {data + 9, payload});
+    out.append({entry, 6});
+    if (len > 9 + payload) out.append({data + 9 + payload, len - 9 - payload});
+    return true;
 }
 
 int http2_connection::on_send_data(std::int32_t stream_id, const std::uint8_t* frame_head,

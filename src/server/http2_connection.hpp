@@ -66,7 +66,8 @@ class http2_connection {
     // Ends the session with GOAWAY(`error_code`), logging why.
     void fail(std::uint32_t error_code, const char* why);
 
-    // nghttp2 callbacks (http2_callbacks.cpp)
+    // nghttp2 callbacks
+    void begin_header_block() noexcept { block_bytes_ = 0; }
     int on_begin_headers(std::int32_t stream_id);
     int on_header(std::int32_t stream_id, std::string_view name, std::string_view value);
     int on_frame_recv(std::int32_t stream_id, std::uint8_t type, std::uint8_t flags);
@@ -84,6 +85,11 @@ class http2_connection {
     bool allow_reset();
     // Shutting down: GOAWAY once no stream is left.
     void goaway_when_idle();
+    // When a connection without streams is ended (GOAWAY NO_ERROR): `handshake_timeout`
+    // after its last stream closed (or it began); 0 = never.
+    std::uint64_t idle_deadline() const noexcept;
+    // Sends the session's first SETTINGS frame with MAX_CONCURRENT_STREAMS added.
+    bool send_first_settings(const std::uint8_t* data, std::size_t len);
 
     server_core& core_;
     byte_channel& host_;
@@ -94,10 +100,14 @@ class http2_connection {
     std::string server_name_;
     double reset_tokens_;
     std::uint64_t reset_refilled_ = 0;  // loop ms
+    std::uint64_t idle_since_ = 0;      // loop ms: no stream open since
+    std::size_t block_bytes_ = 0;       // the header block being decoded, as §6.5.2 counts
     bool tls_;
     bool shutting_down_ = false;
     bool goaway_sent_ = false;
     bool failed_ = false;
+    bool idle_closed_ = false;  // ended for having no stream
+    bool settings_sent_ = false;  // our first SETTINGS went out
 };
 
 }  // namespace sockeye::server_detail

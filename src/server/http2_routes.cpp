@@ -5,6 +5,7 @@
 
 #include "http/query.hpp"
 #include "http/response.hpp"
+#include "http1_head_to_h2.hpp"
 #include "http2_stream.hpp"
 #include "http_request_view.hpp"
 #include "log.hpp"

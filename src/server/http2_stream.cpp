@@ -2,36 +2,17 @@
 #include "http2_stream.hpp"
 
 #include <nghttp2/nghttp2.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
 
 #include "http/response.hpp"
+#include "http1_head_to_h2.hpp"
 #include "log.hpp"
 
 namespace sockeye::server_detail {
 
 namespace {
-
-// RFC 9113 §8.2.2: connection-specific fields have no place in HTTP/2.
-bool connection_specific(std::string_view name) noexcept {
-    for (const std::string_view n :
-         {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"}) {
-        if (name.size() == n.size() && strncasecmp(name.data(), n.data(), n.size()) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
 
 ssize_t read_callback(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
                       std::uint32_t* flags, nghttp2_data_source* source, void*) {
@@ -133,30 +114,6 @@ void http2_stream::handle_plain() {
     const http::request_parser& req = *req_->parser;
     http_answer a = core.routes->answer(req, core.stats, true);
     respond_http1(std::move(a.head), a.file_fd, a.file_size);
-}
-
-// Status and headers of an HTTP/1.1 head we built, for an h2 HEADERS frame: names in lower
-// case, connection-specific fields dropped. Returns where the body starts.
-std::size_t http2_stream::split_http1_head(std::string_view text, int& status,
-                                           std::vector<protocol::owned_header>& headers) {
-    const auto head_end = text.find("\r\n\r\n");
-    status = 500;
-    if (text.size() < 12 || head_end == std::string_view::npos) return text.size();
-    status = std::atoi(std::string(text.substr(9, 3)).c_str());
-    std::size_t at = text.find("\r\n") + 2;
-    while (at < head_end) {
-        const auto eol = text.find("\r\n", at);
-        const std::string_view line = text.substr(at, eol - at);
-        at = eol + 2;
-        const auto colon = line.find(':');
-        if (colon == std::string_view::npos) continue;
-        const std::string_view name = line.substr(0, colon);
-        std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-        if (connection_specific(name)) continue;
-        headers.push_back({lower(name), std::string(value)});
-    }
-    return head_end + 4;
 }
 
 // An answer built for HTTP/1.1 (status line, headers, maybe a body) sent as an h2

@@ -76,8 +76,6 @@ class http2_stream final : private byte_channel, private exchange_host, public u
     // The answer to a plain request: status line and headers of an HTTP/1.1 response
     // turned into an h2 header list, then the body from memory or a file.
     void respond_http1(std::string response, int file_fd, std::uint64_t file_size);
-    static std::size_t split_http1_head(std::string_view text, int& status,
-                                        std::vector<protocol::owned_header>& headers);
     void respond_status(int status, std::string_view body,
                         const std::vector<protocol::owned_header>& extra = {});
     void submit(int status, const std::vector<protocol::owned_header>& headers, bool body);

@@ -133,15 +133,18 @@ class Http2AuthServerTest(unittest.TestCase):
 
     def setUp(self):
         self.server = AuthServer(*self.args)
+        self.clients = []
 
     def tearDown(self):
+        for c in self.clients:  # first: the server's shutdown need not wait for them
+            c.close()
         rc = self.server.stop()
         self.assertEqual(rc, 0, self.server.stderr())
 
     def client(self):
         from h2_websocket import H2Client
         c = H2Client(self.server.port)
-        self.addCleanup(c.close)
+        self.clients.append(c)
         return c
 
     def test_query_token_and_cookie_crumbs(self):

@@ -61,6 +61,7 @@ void http2_stream::add_header(std::string_view name, std::string_view value) {
 
 void http2_stream::request_complete(bool end_stream) {
     if (!req_ || responded_) return;
+    req_->complete = true;
     if (end_stream) peer_ended_ = true;
     if (req_->too_large) {
         respond_status(431, "request header fields too large\n");
@@ -130,6 +131,9 @@ void http2_stream::respond_http1(std::string response, int file_fd, std::uint64_
     file_left_ = file_fd >= 0 ? file_size : 0;
     finishing_ = true;
     submit(status, headers, !out_.empty() || file_left_ > 0);
+    // A peer that never opens its window for the body must not hold the stream (and a
+    // file descriptor) for ever: the send timeout judges its progress.
+    if (!out_.empty() || file_left_ > 0) watch_progress();
 }
 
 void http2_stream::respond_status(int status, std::string_view body,
@@ -182,6 +186,7 @@ long http2_stream::read_out(std::uint8_t* copy_to, std::size_t cap, bool& no_cop
         }
         file_left_ -= static_cast<std::uint64_t>(n);
         bytes_out_ += static_cast<std::uint64_t>(n);
+        last_progress_ = uv_now(conn_.core().loop);
         eof = file_left_ == 0 && finishing_;
         if (file_left_ == 0) {
             ::close(file_fd_);

@@ -56,6 +56,8 @@ class http2_stream final : private byte_channel, private exchange_host, public u
     }
     bool websocket() const noexcept { return ws_.has_value(); }
     std::uint64_t next_deadline() const noexcept;
+    // While the request's header block is incomplete: when it is due (handshake_timeout).
+    std::uint64_t request_deadline() const noexcept;
     void handle_deadline(std::uint64_t now, bool undelivered);
 
     // The data provider: up to `cap` bytes of the body or frames. Returns the length,
@@ -132,6 +134,7 @@ class http2_stream final : private byte_channel, private exchange_host, public u
         std::vector<protocol::owned_header> headers;
         std::size_t bytes = 0;  // header list size as RFC 9113 §6.5.2 counts it
         bool too_large = false;
+        bool complete = false;  // END_HEADERS came
         std::unique_ptr<http::request_parser> parser;  // the HTTP/1.1 form
         std::unique_ptr<pending_upgrade> wait;         // the upgrade hook's answer awaited
         std::optional<protocol::deflate_params> deflate;

@@ -209,7 +209,7 @@ void http2_stream::watch_progress() {
     if (t == 0 || send_deadline_ != 0) return;
     const auto now = uv_now(conn_.core().loop);
     send_deadline_ = now + t;
-    if (out_.empty()) last_progress_ = now;
+    last_progress_ = now;
     rearm();
 }
 
@@ -240,6 +240,12 @@ void http2_stream::end_stream_sent() {
 
 // ---------------------------------------------------------------- deadlines
 
+std::uint64_t http2_stream::request_deadline() const noexcept {
+    if (!req_ || responded_ || req_->complete) return 0;
+    const auto t = to_ms(conn_.core().opts.handshake_timeout);
+    return t == 0 ? 0 : started_ + t;
+}
+
 std::uint64_t http2_stream::next_deadline() const noexcept {
     std::uint64_t next = 0;
     auto consider = [&](std::uint64_t t) {
@@ -248,6 +254,7 @@ std::uint64_t http2_stream::next_deadline() const noexcept {
     consider(send_deadline_);
     consider(close_deadline_);
     consider(exchange_deadline());
+    consider(request_deadline());
     if (req_ && req_->wait) consider(req_->wait->deadline);
     if (ws_) consider(ws_->next_deadline());
     return next;
@@ -269,6 +276,14 @@ void http2_stream::handle_deadline(std::uint64_t now, bool undelivered) {
         exchange_timed_out(now);
         return;
     }
+    if (const auto t = request_deadline(); t != 0 && now >= t) {
+        // The header block never ended (HEADERS without the CONTINUATION that ends it):
+        // as an HTTP/1.1 request head that never completes, it gets handshake_timeout.
+        log(log_level::debug, "h2 request incomplete peer=%s stream=%d", peer().c_str(), id_);
+        responded_ = true;
+        reset(NGHTTP2_CANCEL, "handshake timeout");
+        return;
+    }
     if (close_deadline_ && now >= close_deadline_) {
         reset(NGHTTP2_CANCEL, "close timeout");
         close_deadline_ = 0;
@@ -276,7 +291,7 @@ void http2_stream::handle_deadline(std::uint64_t now, bool undelivered) {
     }
     if (send_deadline_ && now >= send_deadline_) {
         const auto t = to_ms(conn_.core().opts.send_timeout);
-        if (out_.empty() || t == 0) {
+        if ((out_.empty() && file_left_ == 0) || t == 0) {
             send_deadline_ = 0;
         } else if (now < last_progress_ + t) {
             send_deadline_ = last_progress_ + t;  // slow, not stuck

@@ -628,6 +628,33 @@ class Http2MalformedTest(HostileTestCase):
         self.finish()
 
 
+class Http2StalledBodyTest(HostileTestCase):
+    server_flags = ("--send-timeout", "1")
+
+    def setUp(self):
+        import os
+        import tempfile
+        self.root = tempfile.TemporaryDirectory()
+        self.addCleanup(self.root.cleanup)
+        with open(os.path.join(self.root.name, "big.bin"), "wb") as f:
+            f.write(b"\0" * (4 << 20))
+        self.server_root = self.root.name
+        super().setUp()
+
+    def test_a_body_the_peer_never_takes_is_reset(self):
+        # A file response to a peer that never opens its window: the stream (and its file
+        # descriptor) is let go after --send-timeout without progress.
+        r = self.raw()
+        r.headers(1, request_headers("/big.bin"))
+        self.assertEqual(r.response_status(1), 200)
+        t = time.monotonic()
+        rst = r.wait_for(lambda f: isinstance(f, hf.RstStreamFrame) and f.stream_id == 1, 8)
+        self.assertIsNotNone(rst, "a stalled file response was never given up")
+        print(f"stalled body reset after {time.monotonic() - t:.2f}s")
+        self.assertTrue(r.alive(), "the connection should go on")
+        self.finish()
+
+
 class Http2IdleConnectionTest(HostileTestCase):
     server_flags = ("--handshake-timeout", "1")
 
@@ -659,6 +686,20 @@ class Http2IdleConnectionTest(HostileTestCase):
         # Once its last stream is gone, the idle clock starts again.
         r.send(frame_bytes(hf.RstStreamFrame(1, error_code=0x8)))
         self.assertTrue(r.wait_end(8))
+        self.finish()
+
+    def test_header_block_never_ended(self):
+        # HEADERS without END_HEADERS and no CONTINUATION: a request head that never
+        # completes. The stream is reset after --handshake-timeout, then the connection,
+        # with no stream left, ends like an idle one.
+        r = self.raw()
+        block = hpack.Encoder().encode(request_headers("/healthz"))
+        r.send(frame_bytes(hf.HeadersFrame(1, data=block, flags=["END_STREAM"])))
+        t = time.monotonic()
+        self.assertTrue(r.wait_end(8), "a never-ending header block held the connection")
+        took = time.monotonic() - t
+        print(f"incomplete header block: connection ended after {took:.2f}s")
+        self.assertLess(took, 6)
         self.finish()
 
     def test_preface_never_completed(self):

@@ -8,6 +8,7 @@ echoing through an RFC 8441 WebSocket throughout; the harness checks that the se
 0 on SIGTERM at the end. The attacks that Python h2 refuses to build are raw frames made
 with hyperframe (framing) and hpack (header blocks), the packages python3-h2 is built on."""
 
+import os
 import socket
 import struct
 import threading
@@ -55,6 +56,11 @@ def connect_headers(path="/", protocol="websocket", extra=()):
     h += [(":scheme", "http"), (":path", path), (":authority", "localhost"),
           ("sec-websocket-version", "13"), *extra]
     return h
+
+
+# AddressSanitizer's quarantine keeps freed memory resident for a while: the bounds that
+# prove "no growth" in a normal build get room for it in a SOCKEYE_SANITIZE one.
+SANITIZER_SLACK = 8 if os.environ.get("SOCKEYE_SANITIZED") else 1
 
 
 def rss_growth_mib(server, sampler, base_kib) -> float:
@@ -321,7 +327,7 @@ class Http2HpackBombTest(HostileTestCase):
         print(f"hpack bomb (12000 refs, 48 MB decoded): {status}, RSS +{growth_mib:.1f} MiB")
         self.assertIn(status, (431, ("goaway", COMPRESSION_ERROR),
                                ("goaway", ENHANCE_YOUR_CALM)))
-        self.assertLess(growth_mib, 32)
+        self.assertLess(growth_mib, 32 * SANITIZER_SLACK)
         if status == 431:
             self.assertTrue(r.alive(), "a 431 leaves the connection usable")
         self.finish()
@@ -340,7 +346,7 @@ class Http2HpackBombTest(HostileTestCase):
               f"RSS +{growth_mib:.1f} MiB")
         self.assertIn(status, (431, ("goaway", COMPRESSION_ERROR),
                                ("goaway", ENHANCE_YOUR_CALM)))
-        self.assertLess(growth_mib, 32)
+        self.assertLess(growth_mib, 32 * SANITIZER_SLACK)
         self.finish()
 
 
@@ -462,7 +468,7 @@ class Http2AckFloodTest(HostileTestCase):
               f"after {took:.2f}s, goaway={goaway.error_code if goaway else None}, "
               f"RSS +{growth_mib:.1f} MiB")
         self.assertTrue(ended, f"the connection outlived a {name} flood")
-        self.assertLess(growth_mib, 48)
+        self.assertLess(growth_mib, 48 * SANITIZER_SLACK)
         self.finish()
 
     def test_ping_flood_not_reading(self):
@@ -493,7 +499,7 @@ class Http2PriorityFloodTest(HostileTestCase):
               f"alive={alive}, goaway={goaway.error_code if goaway else None}, "
               f"RSS +{growth_mib:.1f} MiB")
         self.assertTrue(alive or goaway is not None or r.eof)
-        self.assertLess(growth_mib, 48)
+        self.assertLess(growth_mib, 48 * SANITIZER_SLACK)
         if alive:
             # Still a working connection: a request on a stream above the idle ones.
             sid = 2 * count + 1

@@ -287,9 +287,9 @@ void server_worker::begin_shutdown() {
         finish_shutdown();
         return;
     }
-    // Connections enforce close_timeout themselves; this is a backstop. An HTTP/2
-    // connection may take two: its WebSockets' closing handshakes, then the peer's EOF.
-    const auto t = 2 * server_detail::to_ms(opts.close_timeout) + 1000;
+    // Connections enforce close_timeout themselves; this is a backstop. (An HTTP/2
+    // connection whose peer ignores both the WebSockets' 1001 and GOAWAY is cut here.)
+    const auto t = server_detail::to_ms(opts.close_timeout) + 1000;
     uv_timer_start(
         &shutdown_timer,
         [](uv_timer_t* timer) { static_cast<server_worker*>(timer->data)->finish_shutdown(); }, t,

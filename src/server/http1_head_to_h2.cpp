@@ -6,17 +6,13 @@
 
 namespace sockeye::server_detail {
 
-namespace {
-
-std::string lower(std::string_view s) {
+std::string h2_field_name(std::string_view s) {
     std::string out(s);
     for (auto& c : out) {
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     }
     return out;
 }
-
-}  // namespace
 
 bool connection_specific(std::string_view name) noexcept {
     for (const std::string_view n :
@@ -52,7 +48,7 @@ std::size_t split_http1_head(std::string_view text, int& status,
         std::string_view value = line.substr(colon + 1);
         while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
         if (connection_specific(name)) continue;
-        headers.push_back({lower(name), std::string(value)});
+        headers.push_back({h2_field_name(name), std::string(value)});
     }
     return head_end + 4;
 }

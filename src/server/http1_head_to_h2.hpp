@@ -3,6 +3,7 @@
 // of an h2 HEADERS frame, so both versions send the same answers.
 #pragma once
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +14,9 @@ namespace sockeye::server_detail {
 // RFC 9113 §8.2.2: connection-specific fields (Connection, Keep-Alive, Proxy-Connection,
 // Transfer-Encoding, Upgrade) have no place in HTTP/2. Case-insensitive.
 bool connection_specific(std::string_view name) noexcept;
+
+// A field name as HTTP/2 sends it: in lower case (RFC 9113 §8.2.1).
+std::string h2_field_name(std::string_view name);
 
 // Splits `text` (an HTTP/1.1 response) into its status and headers, names in lower case,
 // connection-specific fields dropped, appended to `headers`. Returns where the body

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "http1_head_to_h2.hpp"
 #include "http2_stream.hpp"
 #include "log.hpp"
 
@@ -59,11 +60,10 @@ void http2_stream::accept_websocket(protocol::handshake_result result,
     auto& core = conn_.core();
     std::vector<protocol::owned_header> headers;
     for (auto& h : result.headers) {
-        std::string name = h.name;
-        for (auto& c : name) {
-            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        }
-        headers.push_back({std::move(name), std::move(h.value)});
+        // An application's header that only HTTP/1.1 has (Connection, ...) would make
+        // the response malformed on h2: it is left out, as in every other h2 answer.
+        if (connection_specific(h.name)) continue;
+        headers.push_back({h2_field_name(h.name), std::move(h.value)});
     }
     std::string path = std::move(req_->path);
     ws_.emplace(core, static_cast<byte_channel&>(*this), std::move(path), result.subprotocol,

@@ -81,6 +81,7 @@ parse_result frame_parser::feed(std::uint8_t* data, std::size_t len, frame_sink&
                 if (need == 0) return fail(err_);
                 if (len - pos >= need) {
                     header = data + pos;
+                    header_len_ = static_cast<std::uint8_t>(need);
                     pos += need;
                 } else {
                     need_ = static_cast<std::uint8_t>(need);
@@ -98,6 +99,7 @@ parse_result frame_parser::feed(std::uint8_t* data, std::size_t len, frame_sink&
                 }
                 if (have_ < need_) return {error::none, pos};
                 header = buf_;
+                header_len_ = need_;
                 have_ = 0;
                 need_ = 2;
             }
@@ -105,6 +107,7 @@ parse_result frame_parser::feed(std::uint8_t* data, std::size_t len, frame_sink&
             state_ = state::payload;
             remaining_ = current_.payload_length;
             key_offset_ = 0;
+            header_ = header;
             if (!sink.on_frame_header(current_)) return {error::none, pos};
         }
 

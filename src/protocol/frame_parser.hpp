@@ -51,6 +51,11 @@ public:
 
     void set_allowed_rsv(std::uint8_t bits) noexcept { opts_.allowed_rsv = bits; }
 
+    // During on_frame_header: the header's bytes as received. They came across more than
+    // one feed() call when they lie in the parser's own buffer.
+    std::span<const std::uint8_t> last_header() const noexcept { return {header_, header_len_}; }
+    bool last_header_split() const noexcept { return header_ == buf_; }
+
     // True between frames (no header bytes or payload pending).
     bool at_frame_boundary() const noexcept { return state_ == state::header && have_ == 0; }
 
@@ -70,6 +75,8 @@ private:
     error err_ = error::none;
     std::uint64_t remaining_ = 0;  // payload bytes of the current frame not yet seen
     frame_header current_{};
+    const std::uint8_t* header_ = nullptr;
+    std::uint8_t header_len_ = 0;
     std::uint8_t buf_[max_frame_header_size]{};
 };
 

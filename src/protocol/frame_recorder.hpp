@@ -5,6 +5,7 @@
 // records go to a record_sink (JSON for the inspector, text lines for --trace).
 #pragma once
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -102,9 +103,17 @@ class frame_recorder final : public frame_observer {
     struct side;
     void flush_frame(side& s);
     void finish_frame(side& s);
-    void end_io(side& s, std::uint64_t size);
+    void end_io(side& s);
+
+    // An out frame whose bytes have not all been written yet.
+    struct pending_frame {
+        std::uint64_t id, at, end;
+        bool shown;
+    };
+    static constexpr std::size_t max_unwritten = 4096;
 
     struct side {
+        explicit side(direction d) noexcept : dir(d) {}
         direction dir;
         std::uint64_t offset = 0;      // bytes of the stream so far (frames seen)
         std::uint64_t frames = 0;      // frame ids given out
@@ -119,13 +128,19 @@ class frame_recorder final : public frame_observer {
         // The data message being carried.
         bool in_msg = false;
         message_record msg;
-        std::uint64_t msg_frames_shown = 0, msg_ios_shown = 0;
         elided_record elided;
         bool eliding = false;           // the message is past what is shown
+        std::uint64_t msg_frames = 0;   // frames of the message so far
+        std::uint64_t msg_ios = 0;      // reads/writes during the message so far
         // The read/write being filled (reads: between begin_read and end_read; writes:
         // the span of the stream from io_at to io_at + io_size).
         io_record io;
-        std::uint64_t io_end = 0;
+        std::uint64_t io_end = 0;     // stream offset after the last read/write
+        bool io_touched = false;      // a shown frame began or ended in it
+        bool io_in_msg = false;       // a data message was in progress during it
+        // Out: frames sent but not wholly written (bounded; beyond, positions are lost).
+        std::deque<pending_frame> unwritten;
+        bool unwritten_lost = false;
     };
     record_sink& sink_;
     side in_{direction::in};

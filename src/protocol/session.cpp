@@ -60,6 +60,7 @@ std::size_t session::receive(std::uint8_t* data, std::size_t len) {
 }
 
 bool session::on_frame_header(const frame_header& h) {
+    if (observer_) observer_->on_frame(direction::in, h, parser_.last_header(), parser_.last_header_split());
     frame_fin_ = h.fin;
     frame_op_ = h.op;
     // With permessage-deflate RSV1 marks the first frame of a compressed message and
@@ -98,6 +99,7 @@ bool session::on_frame_header(const frame_header& h) {
 }
 
 bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
+    if (observer_) observer_->on_payload(direction::in, data, frame_end);
     if (is_control(frame_op_)) {
         // At most 125 bytes (checked by the parser). Whole in one read, the usual case, it is
         // handled in place; split across reads, it is gathered in a buffer allocated the
@@ -149,6 +151,7 @@ bool session::deliver(std::span<const std::uint8_t> data, bool message_end) {
 }
 
 bool session::handle_control(opcode op, std::span<const std::uint8_t> payload) {
+    if (observer_) observer_->on_control(direction::in, op, payload);
     switch (op) {
         case opcode::ping:
             if (opts_.auto_pong && !close_sent_) send_pong(payload);
@@ -197,6 +200,7 @@ void session::stop() noexcept {
 bool session::fail(error e) {
     if (failure_ != error::none || stopped_) return false;
     failure_ = e;
+    if (observer_) observer_->on_error(e);
     if (!close_sent_) {
         const std::string_view why = describe(e);
         std::uint8_t payload[max_control_payload];
@@ -226,13 +230,13 @@ void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payl
     // Pings and pongs may overtake queued data; a close must not: no data frame may follow
     // it on the wire (§5.5.1).
     const bool urgent = op == opcode::ping || op == opcode::pong;
+    if (h.masked) h.key = next_masking_key();
+    const std::size_t n = encode_frame_header(h, header);
+    if (observer_) observe_sent(h, {header, n}, payload);
     if (!h.masked) {
-        const std::size_t n = encode_frame_header(h, header);
         handler_.on_send({header, n}, payload, urgent);
         return;
     }
-    h.key = next_masking_key();
-    const std::size_t n = encode_frame_header(h, header);
     if (!urgent) {
         if (std::uint8_t* out = handler_.reserve_send(n + payload.size())) {
             std::memcpy(out, header, n);
@@ -253,6 +257,13 @@ void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payl
         first = false;
         done += piece;
     } while (done < payload.size());
+}
+
+void session::observe_sent(const frame_header& h, std::span<const std::uint8_t> raw,
+                           std::span<const std::uint8_t> payload) {
+    observer_->on_frame(direction::out, h, raw, false);
+    observer_->on_payload(direction::out, payload, true);
+    if (is_control(h.op)) observer_->on_control(direction::out, h.op, payload);
 }
 
 void session::emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin,

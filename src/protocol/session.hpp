@@ -21,6 +21,7 @@
 #include "close_code.hpp"
 #include "deflate_codec.hpp"
 #include "error.hpp"
+#include "frame_observer.hpp"
 #include "frame_parser.hpp"
 #include "opcode.hpp"
 #include "utf8.hpp"
@@ -130,6 +131,8 @@ class session final : private frame_sink, private deflate_sink {
     const session_options& options() const noexcept { return opts_; }
     void set_max_message_size(std::uint64_t n) noexcept { opts_.max_message_size = n; }
     void set_allowed_rsv(std::uint8_t bits) noexcept;
+    // Shows every frame both ways to `o` (the frame inspector, --trace); null = none.
+    void set_observer(frame_observer* o) noexcept { observer_ = o; }
 
   private:
     bool on_frame_header(const frame_header& h) override;
@@ -149,6 +152,8 @@ class session final : private frame_sink, private deflate_sink {
         return failure_ == error::none && !close_received_ && !stopped_;
     }
     void emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payload, bool rsv1 = false);
+    void observe_sent(const frame_header& h, std::span<const std::uint8_t> raw,
+                      std::span<const std::uint8_t> payload);
     void emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin,
                    bool rsv1 = false);
     // Sends the next piece of the outgoing message (out_type_, out_first_), compressed
@@ -158,6 +163,7 @@ class session final : private frame_sink, private deflate_sink {
 
     session_options opts_;
     session_handler& handler_;
+    frame_observer* observer_ = nullptr;
     frame_parser parser_;
     utf8_validator utf8_;
     session_state state_ = session_state::open;

@@ -174,6 +174,10 @@ command_runner add_serve_command(CLI::App& app) {
                      "Whole messages shorter than this many bytes are sent uncompressed")
         ->capture_default_str();
     serve->add_flag("--reject-empty", o.reject_empty, "Close (1008) on empty data messages");
+    serve->add_flag("--inspect", o.inspect.enabled,
+                    "Frame inspector at /_sockeye/inspect (a development tool; loopback only)");
+    serve->add_option("--inspect-token", o.inspect.token,
+                      "Open the inspector to clients giving token=T (every client must)");
     serve->add_flag("--no-builtin-endpoints{false}", o.builtin_endpoints,
                     "Do not answer /healthz and /metrics");
     auto& ps = st->ps;

@@ -97,6 +97,15 @@ struct server_options {
         std::string broker_prefix = "sockeye:"; // Redis channel = prefix + topic
     } pubsub;
 
+    // The frame inspector (docs/inspector.md), a development tool: every WebSocket's frames,
+    // reads and writes, streamed as JSON to WebSockets on /_sockeye/inspect.
+    struct inspect_options {
+        bool enabled = false;
+        // Empty: only loopback clients may inspect. Else every client must add token=T to
+        // the inspector's query.
+        std::string token;
+    } inspect;
+
     bool reject_empty = false;  // empty data messages are closed with 1008
     bool builtin_endpoints = true;  // answer GET /healthz and /metrics (after the routes)
     log_level log = log_level::info;

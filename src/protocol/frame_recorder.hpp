@@ -91,6 +91,8 @@ class frame_recorder final : public frame_observer {
     void end_read();
     // `n` bytes of this side's output left in one write (in the order they were sent).
     void note_written(std::uint64_t n);
+    // Bytes of the frames sent so far (headers and payloads).
+    std::uint64_t bytes_out() const noexcept { return out_.offset; }
 
     // frame_observer
     void on_frame(direction d, const frame_header& h, std::span<const std::uint8_t> raw,

@@ -81,8 +81,9 @@ void websocket_connection::release_handle() noexcept {
     handle_ = nullptr;
 }
 
-void websocket_connection::note_flushed() noexcept {
+void websocket_connection::note_flushed() {
     if (handle_) handle_->note_buffered(channel_.buffered());
+    if (tap_) tap_->flushed(channel_.buffered());
 }
 
 }  // namespace sockeye::server_detail

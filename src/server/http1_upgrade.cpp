@@ -7,6 +7,7 @@
 
 #include "http/response.hpp"
 #include "http1_connection.hpp"
+#include "inspect_gate.hpp"
 #include "log.hpp"
 #include "protocol/http_tokens.hpp"
 
@@ -16,6 +17,23 @@ namespace sockeye::server_detail {
 // application's hook if it set one.
 void http1_connection::handle_upgrade_request(const protocol::request_head& head) {
     const std::string_view path = target_path_only(head.target);
+    if (const int gate = inspector_gate(core_.opts, head.target, peer_); gate != 0) {
+        // The frame inspector: neither --path nor the application's hook applies to it.
+        if (gate == 403) {
+            core_.stats.count_rejection(403);
+            respond(http::text_response(403, std::string(inspector_refusal(core_.opts)), false),
+                    false);
+            return;
+        }
+        const protocol::handshake_result result = protocol::validate_upgrade(head, core_.handshake);
+        if (!result.accepted()) {
+            core_.stats.count_rejection(result.status);
+            respond(result.to_http(), false);
+            return;
+        }
+        upgrade(result, head.target, std::nullopt, {});
+        return;
+    }
     if (!core_.opts.ws_path.empty() && path != core_.opts.ws_path) {
         core_.stats.count_rejection(404);
         respond(http::text_response(404, "no WebSocket endpoint here\n", false), false);

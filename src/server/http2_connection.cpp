@@ -235,7 +235,7 @@ void http2_connection::release_handles() noexcept {
     for (auto& [id, s] : streams_) s->release_handle();
 }
 
-void http2_connection::note_flushed() noexcept {
+void http2_connection::note_flushed() {
     for (auto& [id, s] : streams_) s->note_flushed();
 }
 

@@ -45,7 +45,7 @@ class http2_connection {
     // The TCP connection's send timeout: open WebSockets end with 1008 "send timeout".
     void note_send_timeout();
     void release_handles() noexcept;
-    void note_flushed() noexcept;
+    void note_flushed();
     // The earliest deadline of any stream; 0 = none.
     std::uint64_t next_deadline() const noexcept;
     void handle_deadline(std::uint64_t now, bool undelivered);

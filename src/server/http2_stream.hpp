@@ -51,7 +51,7 @@ class http2_stream final : private byte_channel, private exchange_host, public u
     void release_handle() noexcept {
         if (ws_) ws_->release_handle();
     }
-    void note_flushed() noexcept {
+    void note_flushed() {
         if (ws_) ws_->note_flushed();
     }
     bool websocket() const noexcept { return ws_.has_value(); }

@@ -7,6 +7,7 @@
 
 #include "http1_head_to_h2.hpp"
 #include "http2_stream.hpp"
+#include "inspect_gate.hpp"
 #include "log.hpp"
 
 namespace sockeye::server_detail {
@@ -23,7 +24,13 @@ void http2_stream::handle_connect() {
         return;
     }
     const std::string_view path = target_path_only(r.path);
-    if (!core.opts.ws_path.empty() && path != core.opts.ws_path) {
+    const int gate = inspector_gate(core.opts, r.path, peer());
+    if (gate == 403) {
+        core.stats.count_rejection(403);
+        respond_status(403, inspector_refusal(core.opts));
+        return;
+    }
+    if (gate == 0 && !core.opts.ws_path.empty() && path != core.opts.ws_path) {
         core.stats.count_rejection(404);
         respond_status(404, "no WebSocket endpoint here\n");
         return;
@@ -45,6 +52,10 @@ void http2_stream::handle_connect() {
         log(log_level::debug, "h2 handshake rejected peer=%s status=%d reason=%s",
             peer().c_str(), result.status, result.reason.c_str());
         respond_status(result.status, result.reason + "\n", result.headers);
+        return;
+    }
+    if (gate == 200) {
+        accept_websocket(std::move(result), std::nullopt, {});  // the inspector: no hook
         return;
     }
     if (core.shared.on_upgrade) {

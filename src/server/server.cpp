@@ -355,6 +355,13 @@ struct server::impl : server_state {
 };
 
 void server_state::listen() {
+    if (opts.inspect.enabled) {
+        log(log_level::warn,
+            "frame inspector on: every WebSocket's frames are recorded for %s (%s); a "
+            "development tool, not for production",
+            "/_sockeye/inspect",
+            opts.inspect.token.empty() ? "loopback clients only" : "clients with the token");
+    }
     sockaddr_storage addr{};
     const std::string& host = opts.host;
     int r = host.find(':') != std::string::npos

@@ -11,6 +11,7 @@
 
 #include <sockeye/upgrade.hpp>
 
+#include "inspector_hub.hpp"
 #include "http/route_pattern.hpp"
 #include "http_routes.hpp"
 #include "loop_mailbox.hpp"
@@ -48,6 +49,7 @@ struct server_shared {
     http_routes routes;
     metrics stats;
     pubsub_hub hub{stats, opts};
+    inspector_hub inspectors;  // --inspect
     // TCP connections open on all loops, against opts.max_connections.
     std::atomic<std::int64_t> open_connections{0};
 };

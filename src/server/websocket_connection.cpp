@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "common/escape.hpp"
+#include "http/query.hpp"
+#include "inspect_gate.hpp"
 #include "log.hpp"
 
 namespace sockeye::server_detail {
@@ -35,6 +37,17 @@ websocket_connection::websocket_connection(server_core& core, byte_channel& chan
         session_.enable_deflate(
             protocol::settings_for(*deflate, protocol::role::server, c.mem_level, c.threshold));
     }
+    if (core_.opts.inspect.enabled) {
+        if (is_inspector_target(path_)) {
+            inspector_ = true;
+            inspect_tag_ = query_value(path_, "id");
+        } else {
+            tap_ = std::make_unique<connection_tap>(core_.shared.inspectors,
+                                                    query_value(path_, "inspect"),
+                                                    channel_.buffered());
+            session_.set_observer(&tap_->recorder());
+        }
+    }
 }
 
 websocket_connection::~websocket_connection() {
@@ -52,6 +65,13 @@ void websocket_connection::open(bool deflate) {
         path_.c_str(), subprotocol_.empty() ? "-" : subprotocol_.c_str(),
         deflate ? "permessage-deflate" : "-");
     channel_.rearm();
+    if (inspector_) {
+        // The application never sees an inspector: no on_open, so no on_close either.
+        core_.shared.inspectors.add(handle(), inspect_tag_);
+        channel_.request_flush();
+        return;
+    }
+    if (tap_) tap_->opened(peer(), path_, http_version(), deflate);
     opened_ = true;
     if (core_.h.on_open) core_.h.on_open(*this);
     channel_.request_flush();
@@ -60,6 +80,7 @@ void websocket_connection::open(bool deflate) {
 void websocket_connection::end(const char* why, std::uint64_t bytes_in, std::uint64_t bytes_out,
                                std::uint64_t started) {
     if (ended_) return;
+    if (inspector_) core_.shared.inspectors.remove(handle());
     ended_ = true;
     // Before on_close: what other threads post from now on (or posted already) is dropped,
     // and no published message is queued any more.
@@ -75,6 +96,7 @@ void websocket_connection::end(const char* why, std::uint64_t bytes_in, std::uin
         peer().c_str(), final_code_, common::escape_for_display(final_reason_, true).c_str(),
         static_cast<unsigned long long>(bytes_in), static_cast<unsigned long long>(bytes_out), secs,
         why ? " why=" : "", why ? why : "");
+    if (tap_) tap_->ended(final_code_, final_reason_);
     if (opened_ && core_.h.on_close) {
         opened_ = false;
         core_.h.on_close(*this, final_code_, final_reason_);
@@ -98,7 +120,13 @@ void websocket_connection::receive(std::uint8_t* data, std::size_t len) {
     last_frame_ = uv_now(core_.loop);
     // Any byte from the peer proves it alive, a pong or the middle of a long frame.
     pong_deadline_ = 0;
-    session_.receive(data, len);
+    if (tap_) {
+        tap_->begin_read(len);
+        session_.receive(data, len);
+        tap_->end_read();
+    } else {
+        session_.receive(data, len);
+    }
     after_receive();
 }
 
@@ -112,11 +140,13 @@ void websocket_connection::on_drain() {
 }
 
 void websocket_connection::on_message_begin(protocol::message_type type) {
+    if (inspector_) return;  // what an inspector sends is ignored
     in_empty_ = true;
     delivery_.begin(*this, core_.h, type);
 }
 
 void websocket_connection::on_message_data(std::span<const std::uint8_t> data, bool fin) {
+    if (inspector_) return;
     in_empty_ = in_empty_ && data.empty();
     if (fin) core_.stats.messages_in++;
     if (fin && in_empty_ && core_.opts.reject_empty) {
@@ -128,7 +158,7 @@ void websocket_connection::on_message_data(std::span<const std::uint8_t> data, b
 
 void websocket_connection::on_pong(std::span<const std::uint8_t> payload) {
     pong_deadline_ = 0;
-    if (core_.h.on_pong) core_.h.on_pong(*this, payload);
+    if (opened_ && core_.h.on_pong) core_.h.on_pong(*this, payload);
 }
 
 void websocket_connection::on_close(std::uint16_t code, std::string_view reason) {

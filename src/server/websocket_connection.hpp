@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "byte_channel.hpp"
+#include "connection_tap.hpp"
 #include "common/message_delivery.hpp"
 #include "handle_block.hpp"
 #include "protocol/extensions.hpp"
@@ -54,7 +55,7 @@ class websocket_connection final : public sockeye::connection, private protocol:
     // It runs on an HTTP/2 stream (RFC 8441).
     void set_http2() noexcept { http2_ = true; }
     // The channel flushed: the buffered amount other threads see is brought up to date.
-    void note_flushed() noexcept;
+    void note_flushed();
     // The connection ended (or its loop is going away): its handles find it gone.
     void release_handle() noexcept;
     // A message published to one of its topics (topic_registry): queued by reference, or
@@ -112,6 +113,12 @@ class websocket_connection final : public sockeye::connection, private protocol:
         std::uint64_t dropped = 0;
     };
     std::unique_ptr<subscriptions> subs_;
+    // --inspect: this connection's frames go to the inspectors; null without --inspect.
+    std::unique_ptr<connection_tap> tap_;
+    // --inspect: this connection is an inspector (/_sockeye/inspect) watching `inspect_tag_`
+    // ("" = all); the application never sees it.
+    bool inspector_ = false;
+    std::string inspect_tag_;
     // Deadlines in loop milliseconds; 0 = not set.
     std::uint64_t close_wait_ = 0;  // our close is sent: the peer's answer is due
     std::uint64_t next_ping_ = 0;

@@ -1,0 +1,88 @@
+#include "connection_tap.hpp"
+
+#include "protocol/trace_json.hpp"
+
+namespace sockeye::server_detail {
+
+namespace pj = protocol::trace_json;
+
+connection_tap::connection_tap(inspector_hub& hub, std::string tag, std::uint64_t queued)
+    : hub_(hub), tag_(std::move(tag)), id_(hub.next_connection()), not_frames_(queued) {}
+
+void connection_tap::send(std::string& json) { hub_.publish(tag_, json); }
+
+template <class Record>
+void connection_tap::publish(const Record& r) {
+    if (!hub_.active()) return;
+    std::string json;
+    json.reserve(256);
+    pj::append(json, id_, hub_.now_ms(), r);
+    send(json);
+}
+
+void connection_tap::opened(std::string_view peer, std::string_view path, std::string_view http,
+                            bool deflate) {
+    if (!hub_.active()) return;
+    std::string json;
+    pj::begin(json, "open", id_, hub_.now_ms());
+    json += ",\"tag\":";
+    pj::append_string(json, tag_);
+    json += ",\"peer\":";
+    pj::append_string(json, peer);
+    json += ",\"path\":";
+    pj::append_string(json, path);
+    json += ",\"http\":";
+    pj::append_string(json, http);
+    json += deflate ? ",\"deflate\":true}" : ",\"deflate\":false}";
+    send(json);
+}
+
+void connection_tap::ended(std::uint16_t code, std::string_view reason) {
+    if (!hub_.active()) return;
+    std::string json;
+    pj::begin(json, "end", id_, hub_.now_ms());
+    json += ",\"code\":" + std::to_string(code) + ",\"reason\":";
+    pj::append_string(json, reason);
+    json += '}';
+    send(json);
+}
+
+void connection_tap::flushed(std::uint64_t buffered) {
+    // Everything queued (the 101 first, then frames) minus what is still buffered has left.
+    const std::uint64_t queued = not_frames_ + recorder_.bytes_out();
+    const std::uint64_t left = buffered < queued ? queued - buffered : 0;
+    const std::uint64_t frames_left = left > not_frames_ ? left - not_frames_ : 0;
+    if (frames_left <= written_) return;
+    const std::uint64_t n = frames_left - written_;
+    written_ = frames_left;
+    recorder_.note_written(n);
+}
+
+void connection_tap::queued_framed(std::span<const std::uint8_t> frames) {
+    // Server frames are unmasked: the parser reads them without writing to them.
+    framed_.feed(const_cast<std::uint8_t*>(frames.data()), frames.size(), *this);
+}
+
+bool connection_tap::on_frame_header(const protocol::frame_header& h) {
+    recorder_.on_frame(protocol::direction::out, h, framed_.last_header(), false);
+    return true;
+}
+
+bool connection_tap::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
+    recorder_.on_payload(protocol::direction::out, data, frame_end);
+    return true;
+}
+
+void connection_tap::on_frame(const protocol::frame_record& r) { publish(r); }
+void connection_tap::on_io(const protocol::io_record& r) { publish(r); }
+void connection_tap::on_message(const protocol::message_record& r) { publish(r); }
+void connection_tap::on_elided(const protocol::elided_record& r) { publish(r); }
+void connection_tap::on_control(const protocol::control_record& r) { publish(r); }
+void connection_tap::on_error(protocol::error e) {
+    if (!hub_.active()) return;
+    std::string json;
+    pj::append_error(json, id_, hub_.now_ms(), e);
+    send(json);
+}
+
+}  // namespace sockeye::server_detail

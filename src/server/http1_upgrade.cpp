@@ -19,9 +19,9 @@ void http1_connection::handle_upgrade_request(const protocol::request_head& head
     const std::string_view path = target_path_only(head.target);
     if (const int gate = inspector_gate(core_.opts, head.target, peer_); gate != 0) {
         // The frame inspector: neither --path nor the application's hook applies to it.
-        if (gate == 403) {
-            core_.stats.count_rejection(403);
-            respond(http::text_response(403, std::string(inspector_refusal(core_.opts)), false),
+        if (gate != 200) {
+            core_.stats.count_rejection(gate);
+            respond(http::text_response(gate, std::string(inspector_refusal(core_.opts)), false),
                     false);
             return;
         }

@@ -25,9 +25,9 @@ void http2_stream::handle_connect() {
     }
     const std::string_view path = target_path_only(r.path);
     const int gate = inspector_gate(core.opts, r.path, peer());
-    if (gate == 403) {
-        core.stats.count_rejection(403);
-        respond_status(403, inspector_refusal(core.opts));
+    if (gate == 403 || gate == 404) {
+        core.stats.count_rejection(gate);
+        respond_status(gate, inspector_refusal(core.opts));
         return;
     }
     if (gate == 0 && !core.opts.ws_path.empty() && path != core.opts.ws_path) {

@@ -21,13 +21,17 @@ std::string query_value(std::string_view target, std::string_view name) {
 }
 
 std::string_view inspector_refusal(const server_options& o) noexcept {
+    if (!o.inspect.enabled) return "the frame inspector is off (sockeye serve --inspect turns it on)\n";
     return o.inspect.token.empty()
                ? "the frame inspector answers loopback clients only (--inspect-token opens it to others)\n"
                : "the frame inspector needs token= with the server's --inspect-token\n";
 }
 
 int inspector_gate(const server_options& o, std::string_view target, std::string_view peer) {
-    if (!o.inspect.enabled || !is_inspector_target(target)) return 0;
+    if (!is_inspector_target(target)) return 0;
+    // Off, the path still belongs to the built-in endpoints: a page asking for the inspector
+    // learns it is off instead of getting the application's WebSocket.
+    if (!o.inspect.enabled) return o.builtin_endpoints ? 404 : 0;
     if (o.inspect.token.empty()) return is_loopback_peer(peer) ? 200 : 403;
     const std::string given = query_value(target, "token");
     const std::string& want = o.inspect.token;

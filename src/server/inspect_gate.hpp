@@ -13,9 +13,9 @@ inline constexpr std::string_view inspector_path = "/_sockeye/inspect";
 // Whether the request target's path is the inspector's.
 bool is_inspector_target(std::string_view target) noexcept;
 
-// For an upgrade to `target` from `peer`: 0 when it is not for the inspector (or --inspect
-// is off), 200 for an inspector allowed in, 403 for one refused (not loopback without a
-// token; missing or wrong token).
+// For an upgrade to `target` from `peer`: 0 when it is not for the inspector, 200 for an
+// inspector allowed in, 403 for one refused (not loopback without a token; missing or wrong
+// token), 404 when --inspect is off (unless the built-in endpoints are off too).
 int inspector_gate(const server_options& o, std::string_view target, std::string_view peer);
 
 // The body of the 403.

@@ -45,6 +45,7 @@ void inspector_hub::publish(std::string_view tag, std::string_view json) {
         if (!e->tag.empty() && e->tag != tag) continue;
         if (e->handle.buffered_amount() + json.size() > max_backlog) {
             e->dropped.fetch_add(1, std::memory_order_relaxed);
+            dropped_total_.fetch_add(1, std::memory_order_relaxed);
             continue;
         }
         if (const auto missed = e->dropped.exchange(0, std::memory_order_relaxed)) {

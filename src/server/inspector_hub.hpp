@@ -18,6 +18,9 @@ namespace sockeye::server_detail {
 
 class inspector_hub {
   public:
+    // `dropped`: the counter of events dropped for slow inspectors (metrics).
+    explicit inspector_hub(std::atomic<std::uint64_t>& dropped) noexcept : dropped_total_(dropped) {}
+
     // Events waiting for one inspector beyond which new ones are dropped.
     static constexpr std::size_t max_backlog = 4 << 20;
 
@@ -47,6 +50,7 @@ class inspector_hub {
     std::shared_ptr<const list> inspectors_ = std::make_shared<list>();
     std::atomic<int> count_{0};
     std::atomic<std::uint64_t> ids_{0};
+    std::atomic<std::uint64_t>& dropped_total_;
     const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 

@@ -93,6 +93,9 @@ std::string metrics::render() const {
             pubsub_published);
     counter(out, "sockeye_pubsub_delivered_total", "Published messages queued to a subscriber.",
             "counter", pubsub_delivered);
+    counter(out, "sockeye_inspector_dropped_total",
+            "Frame inspector events dropped for inspectors that did not keep up.", "counter",
+            inspector_dropped);
     counter(out, "sockeye_pubsub_dropped_total",
             "Published messages skipped for a slow subscriber (or one in a streamed send).",
             "counter", pubsub_dropped);

@@ -38,6 +38,7 @@ struct metrics {
     std::atomic<std::uint64_t> pubsub_published{0};     // messages published on or to this node
     std::atomic<std::uint64_t> pubsub_delivered{0};     // queued to a subscriber
     std::atomic<std::uint64_t> pubsub_dropped{0};       // skipped for a slow subscriber
+    std::atomic<std::uint64_t> inspector_dropped{0};    // inspector events not kept up with
     std::atomic<std::uint64_t> pubsub_slow_closed{0};   // subscribers closed as too slow
     // Set when a broker is configured: appends its lines to the exposition, and says
     // whether it is connected (for /healthz).

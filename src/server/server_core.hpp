@@ -49,7 +49,7 @@ struct server_shared {
     http_routes routes;
     metrics stats;
     pubsub_hub hub{stats, opts};
-    inspector_hub inspectors;  // --inspect
+    inspector_hub inspectors{stats.inspector_dropped};  // --inspect
     // TCP connections open on all loops, against opts.max_connections.
     std::atomic<std::int64_t> open_connections{0};
 };

@@ -61,8 +61,10 @@ void websocket_connection::open(bool deflate) {
     const auto now = uv_now(core_.loop);
     last_frame_ = now;
     if (const auto t = to_ms(core_.opts.ping_interval)) next_ping_ = now + t;
+    // An inspector's query may hold its token: not for the log.
+    const std::string shown = inspector_ ? std::string(inspector_path) : path_;
     log(log_level::info, "open peer=%s path=%s subprotocol=%s extensions=%s", peer().c_str(),
-        path_.c_str(), subprotocol_.empty() ? "-" : subprotocol_.c_str(),
+        shown.c_str(), subprotocol_.empty() ? "-" : subprotocol_.c_str(),
         deflate ? "permessage-deflate" : "-");
     channel_.rearm();
     if (inspector_) {

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "protocol/frame_recorder.hpp"
 #include "protocol/session.hpp"
+#include "protocol/trace_json.hpp"
 #include "protocol/utf8.hpp"
 
 namespace {
@@ -50,6 +52,34 @@ class checker : public session_handler {
     void on_send(std::span<const std::uint8_t>, std::span<const std::uint8_t>, bool) override {}
 };
 
+// The frame inspector's records of the same input, encoded as JSON; a record whose header
+// bytes disagree with its decoded fields is a bug.
+class json_sink : public record_sink {
+  public:
+    std::string out;
+    void on_frame(const frame_record& r) override {
+        const unsigned bits = r.length_bits();
+        const std::size_t want = (bits == 7 ? 2 : bits == 16 ? 4 : 10) + (r.h.masked ? 4 : 0);
+        if (r.raw_len != want || r.head_len > 16 || r.head_len > r.h.payload_length) std::abort();
+        trace_json::append(out, 1, 0, r);
+        trim();
+    }
+    void on_io(const io_record& r) override {
+        if (r.began_count > r.size || r.ended_count > r.size + 1) std::abort();
+        trace_json::append(out, 1, 0, r);
+        trim();
+    }
+    void on_message(const message_record& r) override { trace_json::append(out, 1, 0, r); trim(); }
+    void on_elided(const elided_record& r) override { trace_json::append(out, 1, 0, r); trim(); }
+    void on_control(const control_record& r) override { trace_json::append(out, 1, 0, r); trim(); }
+    void on_error(error e) override { trace_json::append_error(out, 1, 0, e); trim(); }
+
+  private:
+    void trim() {
+        if (out.size() > (1 << 16)) out.clear();
+    }
+};
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -74,9 +104,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         ds.threshold = 8;
         s.enable_deflate(ds);
     }
+    json_sink js;
+    frame_recorder rec(js);
+    const bool traced = (data[0] & 128) != 0;
+    if (traced) s.set_observer(&rec);
     for (std::size_t at = 0; at < input.size(); at += chunk) {
         const std::size_t n = std::min(chunk, input.size() - at);
+        if (traced) rec.begin_read(n);
         s.receive(input.data() + at, n);
+        if (traced) {
+            rec.end_read();
+            rec.note_written(n / 2);
+        }
     }
     return 0;
 }

@@ -192,6 +192,26 @@ class InspectorTest(ServerTestCase):
                 self.assertNotEqual(data, b"ignored")
 
 
+class InspectorHttp2Test(ServerTestCase):
+    server_flags = ("--inspect",)
+
+    def test_a_websocket_on_an_h2_stream(self):
+        from h2_websocket import H2Client
+        ins = self.raw_ws("/_sockeye/inspect?id=h2")
+        c = H2Client(self.server.port)
+        self.track(c.sock)
+        s = c.open_websocket("/?inspect=h2")
+        s.send_text("over h2")
+        self.assertEqual(s.receive_message(), "over h2")
+        got = events_until(ins, lambda e: e["e"] == "write")
+        self.assertEqual(next(e for e in got if e["e"] == "open")["http"], "2")
+        f = next(e for e in got if e["e"] == "frame" and e["dir"] == "in")
+        self.assertEqual((f["opn"], f["len"], f["mask"]), ("text", 7, 1))
+        self.assertEqual(f["data"], b"over h2".hex())
+        w = next(e for e in got if e["e"] == "write")
+        self.assertEqual((w["size"], w["began"], w["ended"]), (9, [1, 1], [1, 1]))
+
+
 class InspectorTokenTest(ServerTestCase):
     server_flags = ("--inspect", "--inspect-token", "s3cret")
 

@@ -1,10 +1,12 @@
 // Sockeye demo page: open a WebSocket to the echo server, send messages and large
 // payloads, and check that every echo carries the same bytes (SHA-256) as what was sent.
-// Plain browser APIs only; no build step. The pub/sub panel lives in pubsub.js.
+// Plain browser APIs only; no build step. The pub/sub panel lives in pubsub.js, the
+// Frames panel (`sockeye serve --inspect`) in frames.js.
 
 import {
   bytes, clock, duration, el, encoder, hex, hexPreview, human, numberFormat, rate, textPreview,
 } from './format.js';
+import { inspectedUrl, inspectorReady } from './frames.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 
@@ -214,12 +216,14 @@ async function connect() {
   if (sameOrigin(url)) {
     opening = true;
     render();
+    await inspectorReady(); // before the counters: the inspector is a WebSocket too
     before = await wsCounters();
     opening = false;
   }
+  const target = inspectedUrl(url); // with inspect=ID when the Frames panel is on
   let sock;
   try {
-    sock = new WebSocket(url, protocols);
+    sock = new WebSocket(target, protocols);
   } catch (err) {
     logEvent('error', `cannot open ${url}: ${err.message}`);
     render();
@@ -229,7 +233,7 @@ async function connect() {
   ws = sock;
   closeRequested = false;
   pending = [];
-  logEvent('info', `connecting to ${url}${protocols.length ? ` (subprotocols: ${protocols.join(', ')})` : ''}`);
+  logEvent('info', `connecting to ${target}${protocols.length ? ` (subprotocols: ${protocols.join(', ')})` : ''}`);
 
   sock.addEventListener('open', () => {
     if (sock !== ws) return;

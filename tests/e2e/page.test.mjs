@@ -5,7 +5,8 @@
 // node_modules holding playwright-core) in the environment.
 //
 // Optional: SOCKEYE_CHROMIUM (default /usr/bin/chromium), SOCKEYE_DOCS_SCREENSHOT=<png>
-// to refresh the README screenshot (docs/screenshot.png).
+// to refresh the README screenshot (docs/screenshot.png), SOCKEYE_FRAMES_SCREENSHOT=<png>
+// for the Frames panel's (docs/frames.png).
 //
 // HTTP/2: Chromium negotiates h2 by ALPN on the TLS port, and opens the page's wss://
 // WebSocket to the same origin as an RFC 8441 extended CONNECT on that connection when the
@@ -36,6 +37,7 @@ const WEB_ROOT = path.join(SOURCE_DIR, 'web');
 const ARTIFACT_DIR = process.env.SOCKEYE_ARTIFACT_DIR ?? process.cwd();
 const CHROMIUM = process.env.SOCKEYE_CHROMIUM ?? '/usr/bin/chromium';
 const DOCS_SCREENSHOT = process.env.SOCKEYE_DOCS_SCREENSHOT ?? '';
+const FRAMES_SCREENSHOT = process.env.SOCKEYE_FRAMES_SCREENSHOT ?? '';
 
 const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -187,9 +189,12 @@ async function launchBrowser(extraArgs = []) {
 
 // The pub/sub panel asks GET /topics whether the server has topics; an echo server's 404
 // is its answer, which Chromium logs as a failed resource. Likewise GET /metrics (the
-// WebSocket's HTTP version) on a server with --no-builtin-endpoints.
+// WebSocket's HTTP version) on a server with --no-builtin-endpoints, and the Frames panel's
+// inspector WebSocket on a server without --inspect (404) or one that refuses it (403).
 function expectedProbe(msg) {
-  return /status of 404/.test(msg.text())
+  const text = msg.text();
+  if (/^WebSocket connection to '[^']*\/_sockeye\/inspect\?[^']*' failed: .*Unexpected response code: 40[34]/.test(text)) return true;
+  return /status of 404/.test(text)
     && ['/topics', '/metrics'].includes(new URL(msg.location().url || 'about:blank').pathname);
 }
 
@@ -342,6 +347,63 @@ async function expectTopics(page, want) {
   }
   assert.deepEqual(got, want, 'the topic list');
 }
+
+// ------------------------------------------------------------------ Frames panel
+
+async function waitForFrames(page, state) {
+  await page.waitForSelector(`${tid('frames')}[data-state="${state}"]`, { timeout: 10_000 });
+}
+
+// The group (one <tbody>) of the data message `dir` of `size` bytes, once its `message`
+// event came: its head, frame rows (the cells as shown, and the values they were drawn
+// from), read/write rows and elided rows.
+async function frameGroup(page, dir, size, timeout = 30_000) {
+  const sel = `${tid('frames-table')} tbody:has(> tr.fr-head[data-dir="${dir}"][data-size="${size}"][data-done="true"])`;
+  await page.waitForSelector(sel, { timeout, state: 'attached' });
+  return page.$$eval(sel, (bodies) => {
+    const tb = bodies[bodies.length - 1];
+    const text = (tr, cls) => tr.querySelector(`td.${cls}`).textContent.trim();
+    return {
+      head: { ...tb.querySelector('tr.fr-head').dataset, text: tb.querySelector('tr.fr-head').textContent },
+      frames: [...tb.querySelectorAll('tr.fr-frame')].map((tr) => ({
+        id: tr.dataset.id,
+        dir: tr.dataset.dir,
+        fin: text(tr, 'fin'),
+        rsv: text(tr, 'rsv'),
+        op: text(tr, 'op'),
+        mask: text(tr, 'mask'),
+        len: Number(text(tr, 'len').replace(/,/g, '')),
+        enc: text(tr, 'enc'),
+        key: text(tr, 'key'),
+        hdr: tr.dataset.hdr,
+      })),
+      ios: [...tb.querySelectorAll('tr.fr-io')].map((tr) => ({ ...tr.dataset, text: tr.textContent })),
+      elided: [...tb.querySelectorAll('tr.fr-elided')].map((tr) => ({
+        frames: Number(tr.dataset.frames), bytes: Number(tr.dataset.bytes), ios: Number(tr.dataset.ios), text: tr.lastElementChild.textContent,
+      })),
+    };
+  });
+}
+
+// Selects a frame row; returns the bit diagram as drawn: each byte (hex, bits, part) and
+// the field labels.
+async function bitDiagram(page, dir, id) {
+  await page.click(`${tid('frames-table')} tr.fr-frame[data-dir="${dir}"][data-id="${id}"]`);
+  await page.waitForSelector(`${tid('frame-bits')}[data-dir="${dir}"][data-id="${id}"]`);
+  return page.$eval(tid('frame-bits'), (root) => {
+    const grid = root.querySelector('.bitgrid');
+    const bytes = [...grid.querySelectorAll('[data-testid="bit-byte"]')].map((b) => ({
+      index: Number(b.dataset.index), hex: b.dataset.hex, part: b.dataset.part, data: b.dataset.data, label: b.textContent,
+    }));
+    const bits = [...grid.querySelectorAll('.bitcell')].map((c) => c.textContent).join('');
+    const fields = Object.fromEntries([...grid.querySelectorAll('.field[data-field]')]
+      .filter((f) => !f.textContent.includes('(cont.)'))
+      .map((f) => [f.dataset.field, f.dataset.value]));
+    return { bytes, bits, fields, problems: root.querySelector('.hint')?.textContent ?? '' };
+  });
+}
+
+const hexByte = (n) => n.toString(16).padStart(2, '0');
 
 // ------------------------------------------------------------------ tests
 
@@ -762,6 +824,206 @@ describe('demo page over HTTP/2', () => {
       assert.deepEqual([row.preview, row.verify], ['hello over 1.1', '✓']);
       assert.deepEqual(moved(before, await serverMetrics(server, cert.pem)), { ws11: 1, ws2: 0, h2Connections: 0 });
       assertNoProblems(page);
+    } finally {
+      await context.close();
+      await stopServer(server);
+    }
+  });
+});
+
+describe('Frames panel', () => {
+  test('with --inspect: the frames of 150,000 B of text, and the bit diagram of "a"', { timeout: 120_000 }, async () => {
+    const server = await startServer(['--inspect']);
+    const context = await launchBrowser();
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await waitForFrames(page, 'on');
+      assert.equal(await page.textContent(tid('frames-status')), 'on');
+      await connect(page);
+      // The page's WebSocket carries the id its inspector asked for.
+      const opened = await page.$$eval(`${tid('events')} li[data-kind="info"]`, (items) => items.map((li) => li.textContent));
+      assert.ok(opened.some((t) => /connecting to ws:\/\/[^ ]*\?inspect=[0-9a-f]{16}/.test(t)), opened.join('\n'));
+
+      // "a" from the browser: 0x81 0x81, a 4-byte key, one masked payload byte.
+      await sendText(page, 'a');
+      await waitForRow(page, 0);
+      const small = await frameGroup(page, 'in', 1);
+      assert.equal(small.frames.length, 1, JSON.stringify(small));
+      const [fa] = small.frames;
+      assert.deepEqual([fa.fin, fa.rsv, fa.op, fa.mask, fa.len, fa.enc], ['1', '000', '1 text', '1', 1, '7']);
+      assert.match(fa.key, /^[0-9a-f]{8}$/);
+      assert.ok(small.ios.length >= 1, 'the read that carried it');
+      assert.match(small.ios[0].text, /read \d+/);
+      const dia = await bitDiagram(page, 'in', fa.id);
+      assert.equal(dia.problems, '');
+      assert.deepEqual(dia.bytes.map((b) => b.part), ['hdr', 'hdr', 'key', 'key', 'key', 'key', 'payload']);
+      assert.equal(dia.bytes[0].hex, '81');
+      assert.equal(dia.bytes[1].hex, '81');
+      assert.match(dia.bytes[0].label, /0x81/);
+      assert.equal(dia.bits.slice(0, 16), '1000000110000001');
+      const key = dia.bytes.slice(2, 6).map((b) => b.hex).join('');
+      assert.equal(key, fa.key, 'the key bytes drawn are the frame\'s key');
+      assert.equal(fa.hdr, `8181${fa.key}`);
+      const wire = parseInt(dia.bytes[6].hex, 16);
+      assert.equal(wire ^ parseInt(key.slice(0, 2), 16), 0x61, `0x${dia.bytes[6].hex} XOR key[0] 0x${key.slice(0, 2)}`);
+      assert.equal(dia.bytes[6].data, '61');
+      assert.equal(dia.bits.slice(48), wire.toString(2).padStart(8, '0'));
+      assert.equal(dia.fields.FIN, '1');
+      assert.equal(dia.fields.MASK, '1');
+      assert.match(dia.fields.opcode, /^0x1 text/);
+      assert.equal(dia.fields['payload len'], '1');
+      assert.equal(dia.fields['masking key'], key.match(/../g).join(' '));
+      // Its echo: unmasked, 0x81 0x01 'a'.
+      const echo = await frameGroup(page, 'out', 1);
+      assert.deepEqual(echo.frames.map((f) => [f.fin, f.op, f.mask, f.len, f.key, f.hdr]), [['1', '1 text', '0', 1, '–', '8101']]);
+      const echoDia = await bitDiagram(page, 'out', echo.frames[0].id);
+      assert.deepEqual(echoDia.bytes.map((b) => [b.hex, b.part]), [['81', 'hdr'], ['01', 'hdr'], ['61', 'payload']]);
+
+      // 150,000 B of text: however Chromium cuts it, the frames add up to the message.
+      await generate(page, 150_000);
+      const row = await waitForRow(page, 1, 60_000);
+      assert.equal(row.verify, '✓');
+      const big = await frameGroup(page, 'in', 150_000);
+      assert.equal(big.head.type, 'text');
+      const shown = big.frames;
+      assert.ok(shown.length >= 1, JSON.stringify(big));
+      const elided = big.elided.reduce((a, e) => ({ frames: a.frames + e.frames, bytes: a.bytes + e.bytes }), { frames: 0, bytes: 0 });
+      const total = shown.reduce((a, f) => a + f.len, 0) + elided.bytes;
+      assert.equal(total, 150_000, `frame lengths ${shown.map((f) => f.len)} + ${elided.bytes} elided`);
+      assert.equal(Number(big.head.frames), shown.length + elided.frames);
+      assert.equal(shown[0].op, '1 text');
+      for (const f of shown.slice(1)) assert.equal(f.op, '0 continuation', JSON.stringify(f));
+      assert.deepEqual(shown.map((f) => f.fin), [...shown.slice(1).map(() => '0'), '1'], 'only the last frame has FIN');
+      for (const f of shown) {
+        assert.equal(f.mask, '1', `client frame #${f.id} must be masked`);
+        assert.match(f.key, /^[0-9a-f]{8}$/);
+        assert.equal(f.enc, f.len > 65_535 ? '64' : f.len > 125 ? '16' : '7', JSON.stringify(f));
+      }
+      for (const e of big.elided) {
+        assert.match(e.text, new RegExp(`… ${e.frames.toLocaleString('en-US')} frames? \\(${e.bytes.toLocaleString('en-US')} B\\) in ${e.ios.toLocaleString('en-US')} reads? …`));
+      }
+      if (shown.length === 1) assert.equal(shown[0].enc, '64', 'one frame of 150,000 B: a 64-bit length');
+      assert.ok(big.ios.length >= 2, `150,000 B take more than one read: ${big.ios.length}`);
+      // The read rows cover the message: their sizes add up to at least its payload, as
+      // long as none was left out.
+      if (!big.elided.some((e) => e.ios > 0)) {
+        const read = big.ios.reduce((a, io) => a + Number(io.size), 0);
+        assert.ok(read >= 150_000, `reads ${read} B`);
+      }
+      // The first frame's header drawn: 0x01 (or 0x81 alone), the length as encoded.
+      const bigDia = await bitDiagram(page, 'in', shown[0].id);
+      assert.equal(bigDia.problems, '');
+      assert.equal(bigDia.bytes[0].hex, shown.length === 1 ? '81' : '01');
+      const len7 = parseInt(bigDia.bytes[1].hex, 16) & 0x7f;
+      assert.equal(len7, shown[0].enc === '64' ? 127 : shown[0].enc === '16' ? 126 : shown[0].len);
+      const extBytes = bigDia.bytes.filter((b) => b.part === 'ext');
+      assert.equal(extBytes.length, { 7: 0, 16: 2, 64: 8 }[shown[0].enc]);
+      assert.equal(parseInt(extBytes.map((b) => b.hex).join('') || '0', 16), shown[0].enc === '7' ? 0 : shown[0].len);
+      assert.equal(bigDia.bytes.filter((b) => b.part === 'key').map((b) => b.hex).join(''), shown[0].key);
+
+      // The echo went back unmasked, its frames adding up the same way.
+      const bigEcho = await frameGroup(page, 'out', 150_000);
+      const echoTotal = bigEcho.frames.reduce((a, f) => a + f.len, 0) + bigEcho.elided.reduce((a, e) => a + e.bytes, 0);
+      assert.equal(echoTotal, 150_000);
+      for (const f of bigEcho.frames) assert.equal(f.mask, '0');
+
+      // 10 MB of binary: more frames than a message shows one by one (Chromium cuts it
+      // into pieces of about 128 KiB); the rest is one elided row, and it all adds up.
+      await page.check(tid('gen-binary'), { force: true });
+      await generate(page, 10_000_000, { binary: true });
+      assert.equal((await waitForRow(page, 2, 90_000)).verify, '✓');
+      const huge = await frameGroup(page, 'in', 10_000_000, 60_000);
+      assert.equal(huge.head.type, 'binary');
+      const hugeElided = huge.elided.reduce((a, e) => ({ frames: a.frames + e.frames, bytes: a.bytes + e.bytes }), { frames: 0, bytes: 0 });
+      assert.equal(huge.frames.reduce((a, f) => a + f.len, 0) + hugeElided.bytes, 10_000_000);
+      assert.equal(Number(huge.head.frames), huge.frames.length + hugeElided.frames);
+      if (Number(huge.head.frames) > 9) {
+        assert.equal(huge.frames.length, 9, 'the first 8 frames and the last');
+        assert.equal(huge.elided.length, 1);
+        assert.match(huge.elided[0].text, /^… [\d,]+ frames \([\d,]+ B\) in [\d,]+ reads? …$/);
+      }
+      assert.equal(huge.frames[0].op, '2 binary');
+      assert.deepEqual(huge.frames.map((f) => f.fin), [...huge.frames.slice(1).map(() => '0'), '1']);
+      assert.ok(huge.frames.every((f) => f.mask === '1'));
+      assert.ok(huge.ios.length <= 20, `reads shown: ${huge.ios.length}`);
+
+      if (FRAMES_SCREENSHOT) {
+        await page.evaluate(() => document.activeElement?.blur());
+        await page.mouse.move(0, 0);
+        // The 150,000 B message at the top of the table, its first frame drawn.
+        await bitDiagram(page, 'in', shown[0].id);
+        await page.$eval(`${tid('frames-table')} tr.fr-frame[data-dir="in"][data-id="${shown[0].id}"]`, (tr) => {
+          const wrap = tr.closest('.table-wrap');
+          const head = wrap.querySelector('thead').getBoundingClientRect().height;
+          wrap.scrollTop += tr.closest('tbody').getBoundingClientRect().top - wrap.getBoundingClientRect().top - head;
+        });
+        await (await page.$(tid('frames'))).screenshot({ path: FRAMES_SCREENSHOT });
+      }
+
+      // Clear empties the table; the rows come back with the next message.
+      await page.click(tid('frames-clear'));
+      assert.equal(await page.locator(`${tid('frames-table')} tr.fr-frame`).count(), 0);
+      await sendText(page, 'after clear');
+      await waitForRow(page, 3);
+      const after = await frameGroup(page, 'in', 11);
+      assert.equal(after.frames.length, 1);
+      assertNoProblems(page);
+      await stopServer(server); // before the tab closes: an open page answers its 1001 at once
+      await page.close();
+    } finally {
+      await context.close();
+      await stopServer(server);
+    }
+  });
+
+  test('with --inspect-token the inspector refuses the page without the token, and opens with it', { timeout: 60_000 }, async () => {
+    const server = await startServer(['--inspect', '--inspect-token', 'peek']);
+    const context = await launchBrowser();
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await waitForFrames(page, 'off');
+      assert.match(await page.textContent(tid('frames-hint')), /403.*\/\?inspect-token=T/);
+      await connect(page);
+      await sendText(page, 'not inspected');
+      assert.equal((await waitForRow(page, 0)).verify, '✓');
+      assertNoProblems(page);
+
+      const withToken = await openPage(context, `${server.url}/?inspect-token=peek`);
+      await waitForFrames(withToken, 'on');
+      await connect(withToken);
+      await sendText(withToken, 'inspected');
+      await waitForRow(withToken, 0);
+      const g = await frameGroup(withToken, 'in', 9);
+      assert.deepEqual(g.frames.map((f) => [f.op, f.fin, f.mask, f.len]), [['1 text', '1', '1', 9]]);
+      assertNoProblems(withToken);
+      await stopServer(server);
+      await page.close();
+      await withToken.close();
+    } finally {
+      await context.close();
+      await stopServer(server);
+    }
+  });
+
+  test('without --inspect the panel says how to turn it on and the echo still works', { timeout: 60_000 }, async () => {
+    const server = await startServer();
+    const context = await launchBrowser();
+    try {
+      const page = await openPage(context, `${server.url}/`);
+      await waitForFrames(page, 'off');
+      assert.equal(await page.textContent(tid('frames-status')), 'off');
+      assert.equal(await page.isVisible(tid('frames-hint')), true);
+      assert.match(await page.textContent(tid('frames-hint')), /sockeye serve --inspect/);
+      await connect(page);
+      const opened = await page.$$eval(`${tid('events')} li[data-kind="info"]`, (items) => items.map((li) => li.textContent));
+      assert.ok(opened.some((t) => t.includes(`connecting to ws://${new URL(server.url).host}/`) && !t.includes('inspect=')), opened.join('\n'));
+      await sendText(page, 'no inspector');
+      const row = await waitForRow(page, 0);
+      assert.deepEqual([row.preview, row.verify], ['no inspector', '✓']);
+      assert.equal(await page.locator(`${tid('frames-table')} tr.fr-frame`).count(), 0);
+      assertNoProblems(page);
+      await stopServer(server);
+      await page.close();
     } finally {
       await context.close();
       await stopServer(server);

@@ -149,6 +149,7 @@ struct connect_state {
     double linger = 1;  // seconds of quiet from the server after stdin ends, then close
     int exit_code = 0;
     bool stdin_done = false;
+    bool trace = false;
 };
 
 // Prints one received message on stdout.
@@ -239,6 +240,7 @@ int run_connect(connect_state& st) {
         value.erase(0, value.find_first_not_of(" \t"));
         st.opts.headers.emplace_back(h.substr(0, colon), value);
     }
+    if (st.trace) st.opts.trace = trace_to_stderr;
     st.interactive = isatty(STDIN_FILENO) != 0;
     const bool tty_out = isatty(STDOUT_FILENO) != 0;
 
@@ -371,6 +373,7 @@ command_runner add_connect_command(CLI::App& app) {
                     "(0 = close at once)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--trace", st->trace, trace_help);
     cmd->footer(exit_codes_footer);
     return [st, cmd]() -> int {
         if (!cmd->parsed()) return -1;

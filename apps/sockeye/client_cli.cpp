@@ -1,5 +1,6 @@
 #include "client_cli.hpp"
 
+#include <cstdio>
 #include <stdexcept>
 
 namespace sockeye::apps {
@@ -20,6 +21,12 @@ int exit_code_for(client_error e) {
             return 6;
     }
     return 1;
+}
+
+void trace_to_stderr(std::string_view line) {
+    std::string out(line);
+    out += '\n';
+    std::fwrite(out.data(), 1, out.size(), stderr);  // one write: lines stay whole
 }
 
 sha256::sha256() : ctx_(EVP_MD_CTX_new()) {

@@ -6,11 +6,18 @@
 
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace sockeye::apps {
 
 // The process exit code for a client failure; documented in each command's --help.
 int exit_code_for(client_error e);
+
+// --trace: the client's trace lines (client_options::trace), one per write on stderr.
+void trace_to_stderr(std::string_view line);
+constexpr const char* trace_help =
+    "Print every frame sent and received (header fields and bytes, first payload bytes), "
+    "the reads and writes, messages, control frames and protocol errors on stderr";
 
 // Incremental SHA-256 through OpenSSL, for checking echoes as they stream.
 class sha256 {

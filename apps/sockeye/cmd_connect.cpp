@@ -1,8 +1,9 @@
 // `sockeye connect URL`: an interactive WebSocket client for the terminal. Lines typed are
 // sent as text messages and received messages are printed; on a terminal, /ping, /close
 // and /binary are commands. With stdin and stdout piped it is a filter for scripts: one
-// message per input line, one line per received message, no commands, and the connection
-// closes (1000) once stdin ends.
+// message per input line, one line per received message, no commands. Once stdin ends the
+// client keeps receiving until the server has been quiet for --linger seconds (or closes),
+// then closes with 1000.
 #include <sockeye/client.hpp>
 
 #include <unistd.h>
@@ -145,10 +146,33 @@ struct connect_state {
     client_options opts;
     std::vector<std::string> headers;
     bool interactive = false;
-    double linger = 0;
+    double linger = 1;  // seconds of quiet from the server after stdin ends, then close
     int exit_code = 0;
     bool stdin_done = false;
+    bool trace = false;
 };
+
+// Prints one received message on stdout.
+void print_message(message_type type, std::span<const std::uint8_t> data, bool tty_out) {
+    const char* prefix = tty_out ? "< " : "";
+    if (type == message_type::text) {
+        std::fputs(prefix, stdout);
+        if (tty_out) {
+            // On a terminal a message is one line and cannot send escape sequences;
+            // piped, the bytes are the output and go through untouched.
+            const std::string shown = common::escape_for_display(
+                {reinterpret_cast<const char*>(data.data()), data.size()});
+            std::fwrite(shown.data(), 1, shown.size(), stdout);
+        } else {
+            std::fwrite(data.data(), 1, data.size(), stdout);
+        }
+        std::fputc('\n', stdout);
+    } else {
+        std::fprintf(stdout, "%s[binary %zu bytes] %s\n", prefix, data.size(),
+                     hex_preview(data, 32).c_str());
+    }
+    std::fflush(stdout);
+}
 
 std::span<const std::uint8_t> as_bytes(const std::string& s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
@@ -216,18 +240,29 @@ int run_connect(connect_state& st) {
         value.erase(0, value.find_first_not_of(" \t"));
         st.opts.headers.emplace_back(h.substr(0, colon), value);
     }
+    if (st.trace) st.opts.trace = trace_to_stderr;
     st.interactive = isatty(STDIN_FILENO) != 0;
     const bool tty_out = isatty(STDOUT_FILENO) != 0;
 
     std::shared_ptr<line_reader> reader;
+    // After stdin ends: closes once the server has sent nothing for --linger seconds.
     uv_timer_t linger_timer{};
     bool linger_open = false;
+    bool lingering = false;
     auto close_local = [&] {
         if (reader) reader->close();
         if (linger_open) {
             linger_open = false;
             uv_close(reinterpret_cast<uv_handle_t*>(&linger_timer), nullptr);
         }
+    };
+    // Every piece of a message and every pong from the server starts the quiet period over.
+    auto heard = [&] {
+        if (!lingering || !linger_open) return;
+        uv_timer_start(
+            &linger_timer,
+            [](uv_timer_t* t) { static_cast<connection*>(t->data)->close(1000, {}); },
+            static_cast<std::uint64_t>(st.linger * 1000 + 0.5), 0);
     };
 
     handlers h;
@@ -245,41 +280,41 @@ int run_connect(connect_state& st) {
                 // Stop taking lines while the server is slower than stdin; on_drain resumes.
                 if (c.buffered_amount() >= st.opts.high_water_mark) reader->set_paused(true);
             },
-            [&c, &st, &linger_timer] {
+            [&c, &st, &linger_timer, &lingering, &heard] {
                 st.stdin_done = true;
                 if (st.linger <= 0) {
                     c.close(1000, {});
                     return;
                 }
-                // Give a slow server time to answer the last lines first.
+                // Replies to the last lines may still be on their way.
                 linger_timer.data = &c;
-                uv_timer_start(
-                    &linger_timer,
-                    [](uv_timer_t* t) { static_cast<connection*>(t->data)->close(1000, {}); },
-                    static_cast<std::uint64_t>(st.linger * 1000), 0);
+                lingering = true;
+                heard();
             });
     };
-    h.on_message = [&](connection&, message_type type, std::span<const std::uint8_t> data) {
-        const char* prefix = tty_out ? "< " : "";
-        if (type == message_type::text) {
-            std::fputs(prefix, stdout);
-            if (tty_out) {
-                // On a terminal a message is one line and cannot send escape sequences;
-                // piped, the bytes are the output and go through untouched.
-                const std::string shown = common::escape_for_display(
-                    {reinterpret_cast<const char*>(data.data()), data.size()});
-                std::fwrite(shown.data(), 1, shown.size(), stdout);
-            } else {
-                std::fwrite(data.data(), 1, data.size(), stdout);
-            }
-            std::fputc('\n', stdout);
-        } else {
-            std::fprintf(stdout, "%s[binary %zu bytes] %s\n", prefix, data.size(),
-                         hex_preview(data, 32).c_str());
+    // Messages are gathered here rather than by on_message so that each piece received
+    // counts as the server being busy, even within one long message.
+    message_type msg_type = message_type::text;
+    std::string msg;
+    h.on_message_begin = [&](connection&, message_type type) {
+        msg_type = type;
+        msg.clear();
+        heard();
+    };
+    h.on_message_chunk = [&](connection&, std::span<const std::uint8_t> piece, bool fin) {
+        heard();
+        if (fin && msg.empty()) {
+            print_message(msg_type, piece, tty_out);  // a message in one piece: no copy
+            return;
         }
-        std::fflush(stdout);
+        msg.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+        if (!fin) return;
+        print_message(msg_type, as_bytes(msg), tty_out);
+        msg.clear();
+        if (msg.capacity() > 64 * 1024) std::string().swap(msg);
     };
     h.on_pong = [&](connection&, std::span<const std::uint8_t> payload) {
+        heard();
         std::fprintf(stderr, "< pong (%zu bytes)\n", payload.size());
     };
     h.on_drain = [&](connection&) { reader->set_paused(false); };
@@ -334,9 +369,11 @@ command_runner add_connect_command(CLI::App& app) {
                     "Frames per received message, 0 = no limit (above: close 1008)")
         ->capture_default_str();
     cmd->add_option("--linger", st->linger,
-                    "Seconds to keep receiving after stdin ends before closing")
+                    "After stdin ends, close once the server has sent nothing this many seconds "
+                    "(0 = close at once)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--trace", st->trace, trace_help);
     cmd->footer(exit_codes_footer);
     return [st, cmd]() -> int {
         if (!cmd->parsed()) return -1;

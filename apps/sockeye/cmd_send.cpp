@@ -74,6 +74,7 @@ struct send_state {
     bool binary = false;
     std::uint64_t fragment = 1 << 20;
     bool expect_echo = false;
+    bool trace = false;
 };
 
 std::string human(double bytes) {
@@ -96,7 +97,8 @@ class transfer {
         // small whatever --fragment says.
         const std::uint64_t piece = std::clamp<std::uint64_t>(st.fragment, 1, 16 << 20);
         piece_.resize(static_cast<std::size_t>(piece));
-        tty_ = isatty(STDERR_FILENO) != 0;
+        // A progress line redrawn in place would garble the trace lines.
+        tty_ = isatty(STDERR_FILENO) != 0 && !st.trace;
     }
 
     int run() {
@@ -332,6 +334,7 @@ command_runner add_send_command(CLI::App& app) {
                     "Seconds to get an open connection")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--trace", st->trace, trace_help);
     cmd->footer(exit_codes_footer);
     return [st, cmd, file, size]() -> int {
         if (!cmd->parsed()) return -1;
@@ -339,6 +342,7 @@ command_runner add_send_command(CLI::App& app) {
             std::fprintf(stderr, "sockeye send: give --file FILE or --size BYTES\n");
             return 2;
         }
+        if (st->trace) st->opts.trace = trace_to_stderr;
         return run_send(*st);
     };
 }

@@ -69,6 +69,14 @@ struct client_options {
     std::uint64_t max_frame_size = 0;       // split outgoing messages; 0 = never
     std::size_t high_water_mark = 1 << 20;  // see on_drain and the flow control note above
     std::size_t low_water_mark = 256 << 10;
+
+    // For debugging: called on the loop with one line of text (no newline) for each frame
+    // sent and received (FIN, RSV, opcode, MASK, length and its encoding, masking key,
+    // header bytes in hex, the first payload bytes), each read and write that carried
+    // frames, each message, control frame and protocol error. A long message shows its
+    // first frames and reads, a count of the rest, then its last frame. Unset, nothing is
+    // recorded. The lines are meant for people; their format may change.
+    std::function<void(std::string_view line)> trace;
 };
 
 class client {

@@ -318,6 +318,12 @@ void client_connection::open_session(std::string subprotocol) {
     so.max_fragments = opts_.max_fragments;
     so.max_frame_size = opts_.max_frame_size;
     session_.emplace(so, static_cast<protocol::session_handler&>(*this));
+    if (opts_.trace) {
+        trace_ = std::make_unique<tracing>(opts_.trace);
+        const net::output_queue* out = output();
+        trace_->before = trace_->queued = out != nullptr ? out->size() : 0;
+        session_->set_observer(&trace_->recorder);
+    }
     phase_ = phase::open;
     opened_ = true;
     uv_timer_stop(&timer_);
@@ -331,7 +337,9 @@ void client_connection::open_session(std::string subprotocol) {
 // exactly that.
 void client_connection::receive_frames(std::uint8_t* data, std::size_t len) {
     const std::size_t before = buffered_amount();
+    if (trace_) trace_->recorder.begin_read(len);
     session_->receive(data, len);
+    if (trace_) trace_->recorder.end_read();
     const std::size_t after = buffered_amount();
     if (after > before) reply_bytes_ += after - before;
     after_session_event();
@@ -391,6 +399,24 @@ void client_connection::on_transport_end(const char* error) {
 
 void client_connection::on_transport_writable() {
     if (above_high_ || input_paused_) request_flush();
+}
+
+void client_connection::on_transport_flushed() {
+    trace_written();
+}
+
+// What left the output queue since last time, as one write for the trace.
+void client_connection::trace_written() {
+    if (!trace_ || phase_ == phase::done) return;
+    const net::output_queue* out = output();
+    if (out == nullptr) return;
+    const std::uint64_t left = trace_->queued - std::min<std::uint64_t>(trace_->queued, out->size());
+    const std::uint64_t ours = left > trace_->before ? left - trace_->before : 0;
+    if (ours > trace_->noted) {
+        const std::uint64_t n = ours - trace_->noted;
+        trace_->noted = ours;
+        trace_->recorder.note_written(n);
+    }
 }
 
 void client_connection::on_transport_closed() {
@@ -528,6 +554,7 @@ void client_connection::on_prepare(uv_prepare_t* p) {
     }
     c->dirty_ = false;
     c->in_prepare_ = false;
+    c->trace_written();
     if (c->phase_ != phase::done) uv_prepare_stop(p);
 }
 
@@ -591,11 +618,13 @@ void client_connection::on_send(std::span<const std::uint8_t> header,
                                 std::span<const std::uint8_t> payload, bool urgent) {
     net::output_queue* out = output();
     if (out == nullptr) return;
+    const std::size_t size_before = out->size();
     if (urgent) {
         out->append_urgent(header, payload);
     } else {
         out->append(header, payload);
     }
+    if (trace_) trace_->queued += out->size() - size_before;
     note_buffered();
     request_flush();
 }
@@ -603,10 +632,15 @@ void client_connection::on_send(std::span<const std::uint8_t> header,
 // Masked frames are written straight into the output queue (see session_handler).
 std::uint8_t* client_connection::reserve_send(std::size_t n) {
     net::output_queue* out = output();
-    return out == nullptr ? nullptr : out->grow(n);
+    if (out == nullptr) return nullptr;
+    if (trace_) trace_->reserved_at = out->size();
+    return out->grow(n);
 }
 
 void client_connection::commit_send() {
+    if (trace_) {
+        if (const net::output_queue* out = output()) trace_->queued += out->size() - trace_->reserved_at;
+    }
     note_buffered();
     request_flush();
 }
@@ -748,6 +782,7 @@ void client_connection::on_h2_failed(client_error e, const std::string& message)
 }
 
 void client_connection::on_h2_writable() {
+    trace_written();
     if (in_prepare_) return;  // the flusher looks at drain and backpressure right after
     if (above_high_ || input_paused_ || held_off_ < held_input_.size()) request_flush();
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "client/h2_link.hpp"
+#include "client/trace_text.hpp"
 #include "client/url.hpp"
 #include "common/message_delivery.hpp"
 #include "http/response_parser.hpp"
@@ -101,6 +102,7 @@ class client_connection final : public sockeye::connection,
     void check_input_backpressure();
     void apply_reading();
     void arm_timer(double seconds);
+    void trace_written();
     std::string tls_failure(const char* transport_error) const;
     std::string where() const;  // "host:port" for messages
 
@@ -108,6 +110,7 @@ class client_connection final : public sockeye::connection,
     void on_transport_data(std::uint8_t* data, std::size_t len) override;
     void on_transport_end(const char* error) override;
     void on_transport_writable() override;
+    void on_transport_flushed() override;
     void on_transport_closed() override;
 
     // h2_stream_handler
@@ -194,6 +197,22 @@ class client_connection final : public sockeye::connection,
 
     // Whole-message delivery when no streaming handlers are set.
     common::message_delivery delivery_;
+
+    // client_options::trace: the session's frames as records, the records as lines. The
+    // recorder learns of writes from how much of what the session queued has left the
+    // output queue (queued counts from the queue's size when the session opened, which
+    // may still hold the tail of the upgrade request).
+    struct tracing {
+        explicit tracing(std::function<void(std::string_view)> out)
+            : sink(std::move(out)), recorder(sink) {}
+        trace_text_sink sink;
+        protocol::frame_recorder recorder;
+        std::uint64_t before = 0;  // bytes in the queue when the session opened
+        std::uint64_t queued = 0;  // those plus every byte the session queued since
+        std::uint64_t noted = 0;   // the session's bytes reported written
+        std::size_t reserved_at = 0;
+    };
+    std::unique_ptr<tracing> trace_;
 };
 
 }  // namespace sockeye::client_detail

@@ -32,7 +32,7 @@ void frame_recorder::end_read() {
     // Bytes the frames have not accounted for yet are a header waiting for its rest (a
     // session that stopped reading leaves more than a header's worth behind).
     const std::uint64_t left = s.io_end - s.offset;
-    s.io.split = !s.cur_open && left != 0 && left < max_frame_header_size;
+    s.io.split = !failed_ && !s.cur_open && left != 0 && left < max_frame_header_size;
     end_io(s);
 }
 
@@ -195,6 +195,7 @@ void frame_recorder::on_control(direction d, opcode op, std::span<const std::uin
 }
 
 void frame_recorder::on_error(error e) {
+    failed_ = true;  // what is left of the read is not a header waiting
     if (in_.cur_open && !in_.cur_sent && in_.cur_shown) flush_frame(in_);
     sink_.on_error(e);
 }

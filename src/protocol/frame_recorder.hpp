@@ -145,6 +145,7 @@ class frame_recorder final : public frame_observer {
         bool unwritten_lost = false;
     };
     record_sink& sink_;
+    bool failed_ = false;  // the session failed: nothing more is parsed
     side in_{direction::in};
     side out_{direction::out};
 };

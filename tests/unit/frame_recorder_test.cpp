@@ -219,6 +219,9 @@ TEST(FrameRecorder, ProtocolErrorsHaveANameACodeAndASection) {
     h.feed(unmasked);
     EXPECT_TRUE(h.has("{\"e\":\"error\",\"conn\":1,\"t\":0.000,\"name\":\"unmasked_frame\","
                       "\"code\":1002,\"rfc\":\"5.1\",\"text\":\"client frame is not masked\"}"));
+    // The bytes the parser refused are no header waiting for the next read.
+    ASSERT_EQ(h.sink.ios.size(), 1u);
+    EXPECT_FALSE(h.sink.ios[0].split);
     // The failing close follows as a frame out.
     EXPECT_TRUE(h.has("\"dir\":\"out\",\"id\":1,\"msg\":0,\"at\":0,\"fin\":1,\"rsv1\":0,\"rsv2\":0,\"rsv3\":0,\"op\":8"));
 }

@@ -75,13 +75,14 @@ parse_result frame_parser::feed(std::uint8_t* data, std::size_t len, frame_sink&
         if (state_ == state::header) {
             if (pos == len) return {error::none, pos};
             const std::uint8_t* header = nullptr;
+            std::size_t header_len = 0;
             // Fast path: the whole header is in this chunk, parse it where it lies.
             if (have_ == 0 && len - pos >= 2) {
                 const std::size_t need = check_first_bytes(data[pos], data[pos + 1]);
                 if (need == 0) return fail(err_);
                 if (len - pos >= need) {
                     header = data + pos;
-                    header_len_ = static_cast<std::uint8_t>(need);
+                    header_len = need;
                     pos += need;
                 } else {
                     need_ = static_cast<std::uint8_t>(need);
@@ -99,7 +100,7 @@ parse_result frame_parser::feed(std::uint8_t* data, std::size_t len, frame_sink&
                 }
                 if (have_ < need_) return {error::none, pos};
                 header = buf_;
-                header_len_ = need_;
+                header_len = need_;
                 have_ = 0;
                 need_ = 2;
             }
@@ -107,8 +108,7 @@ parse_result frame_parser::feed(std::uint8_t* data, std::size_t len, frame_sink&
             state_ = state::payload;
             remaining_ = current_.payload_length;
             key_offset_ = 0;
-            header_ = header;
-            if (!sink.on_frame_header(current_)) return {error::none, pos};
+            if (!sink.on_frame_header(current_, {header, header_len})) return {error::none, pos};
         }
 
         // state::payload: hand on what is here; a zero-length frame still gets its call.

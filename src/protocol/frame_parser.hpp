@@ -23,8 +23,10 @@ namespace sockeye::protocol {
 class frame_sink {
 public:
     virtual ~frame_sink() = default;
-    // A complete, valid header. Every frame then gets one or more payload calls.
-    virtual bool on_frame_header(const frame_header& h) = 0;
+    // A complete, valid header. Every frame then gets one or more payload calls. `raw` is
+    // the header's bytes as received (valid during the call; frame_parser::split() tells
+    // whether they came across more than one feed()).
+    virtual bool on_frame_header(const frame_header& h, std::span<const std::uint8_t> raw) = 0;
     // The next piece of the payload, already unmasked. `frame_end` is true on the last
     // piece; a zero-length frame gets exactly one call, with an empty span.
     virtual bool on_frame_payload(std::span<std::uint8_t> data, bool frame_end) = 0;
@@ -51,10 +53,9 @@ public:
 
     void set_allowed_rsv(std::uint8_t bits) noexcept { opts_.allowed_rsv = bits; }
 
-    // During on_frame_header: the header's bytes as received. They came across more than
-    // one feed() call when they lie in the parser's own buffer.
-    std::span<const std::uint8_t> last_header() const noexcept { return {header_, header_len_}; }
-    bool last_header_split() const noexcept { return header_ == buf_; }
+    // Whether the `raw` header bytes given to on_frame_header came across more than one
+    // feed() call (they were gathered in the parser's own buffer).
+    bool split(std::span<const std::uint8_t> raw) const noexcept { return raw.data() == buf_; }
 
     // True between frames (no header bytes or payload pending).
     bool at_frame_boundary() const noexcept { return state_ == state::header && have_ == 0; }
@@ -75,8 +76,6 @@ private:
     error err_ = error::none;
     std::uint64_t remaining_ = 0;  // payload bytes of the current frame not yet seen
     frame_header current_{};
-    const std::uint8_t* header_ = nullptr;
-    std::uint8_t header_len_ = 0;
     std::uint8_t buf_[max_frame_header_size]{};
 };
 

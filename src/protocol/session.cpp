@@ -59,8 +59,8 @@ std::size_t session::receive(std::uint8_t* data, std::size_t len) {
     return r.consumed;
 }
 
-bool session::on_frame_header(const frame_header& h) {
-    if (observer_) observer_->on_frame(direction::in, h, parser_.last_header(), parser_.last_header_split());
+bool session::on_frame_header(const frame_header& h, std::span<const std::uint8_t> raw) {
+    if (observer_) observer_->on_frame(direction::in, h, raw, parser_.split(raw));
     frame_fin_ = h.fin;
     frame_op_ = h.op;
     // With permessage-deflate RSV1 marks the first frame of a compressed message and

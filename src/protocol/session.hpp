@@ -135,7 +135,7 @@ class session final : private frame_sink, private deflate_sink {
     void set_observer(frame_observer* o) noexcept { observer_ = o; }
 
   private:
-    bool on_frame_header(const frame_header& h) override;
+    bool on_frame_header(const frame_header& h, std::span<const std::uint8_t> raw) override;
     bool on_frame_payload(std::span<std::uint8_t> data, bool frame_end) override;
 
     // deflate_sink: inflated pieces of a received message.

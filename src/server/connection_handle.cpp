@@ -83,7 +83,7 @@ void websocket_connection::release_handle() noexcept {
 
 void websocket_connection::note_flushed() {
     if (handle_) handle_->note_buffered(channel_.buffered());
-    if (tap_) tap_->flushed(channel_.buffered());
+    if (connection_tap* t = tap()) t->flushed(channel_.buffered());
 }
 
 }  // namespace sockeye::server_detail

@@ -63,8 +63,9 @@ void connection_tap::queued_framed(std::span<const std::uint8_t> frames) {
     framed_.feed(const_cast<std::uint8_t*>(frames.data()), frames.size(), *this);
 }
 
-bool connection_tap::on_frame_header(const protocol::frame_header& h) {
-    recorder_.on_frame(protocol::direction::out, h, framed_.last_header(), false);
+bool connection_tap::on_frame_header(const protocol::frame_header& h,
+                                     std::span<const std::uint8_t> raw) {
+    recorder_.on_frame(protocol::direction::out, h, raw, false);
     return true;
 }
 

@@ -40,7 +40,7 @@ class connection_tap final : private protocol::record_sink, private protocol::fr
     void on_control(const protocol::control_record& r) override;
     void on_error(protocol::error e) override;
     // frame_sink: the frames of queued_framed().
-    bool on_frame_header(const protocol::frame_header& h) override;
+    bool on_frame_header(const protocol::frame_header& h, std::span<const std::uint8_t> raw) override;
     bool on_frame_payload(std::span<std::uint8_t> data, bool frame_end) override;
 
     template <class Record>

@@ -59,7 +59,7 @@ published_delivery websocket_connection::deliver_published(const publication& p)
         return published_delivery::closed;
     }
     channel_.output().append_shared(p.frame.get());
-    if (tap_) tap_->queued_framed(p.frame->bytes());
+    if (connection_tap* t = tap()) t->queued_framed(p.frame->bytes());
     channel_.request_flush();
     return published_delivery::queued;  // counted per message by the registry
 }

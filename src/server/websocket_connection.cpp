@@ -38,14 +38,14 @@ websocket_connection::websocket_connection(server_core& core, byte_channel& chan
             protocol::settings_for(*deflate, protocol::role::server, c.mem_level, c.threshold));
     }
     if (core_.opts.inspect.enabled) {
+        inspect_ = std::make_unique<inspection>();
         if (is_inspector_target(path_)) {
-            inspector_ = true;
-            inspect_tag_ = query_value(path_, "id");
+            inspect_->inspector = true;
+            inspect_->tag = query_value(path_, "id");
         } else {
-            tap_ = std::make_unique<connection_tap>(core_.shared.inspectors,
-                                                    query_value(path_, "inspect"),
-                                                    channel_.buffered());
-            session_.set_observer(&tap_->recorder());
+            inspect_->tap = std::make_unique<connection_tap>(
+                core_.shared.inspectors, query_value(path_, "inspect"), channel_.buffered());
+            session_.set_observer(&inspect_->tap->recorder());
         }
     }
 }
@@ -62,18 +62,18 @@ void websocket_connection::open(bool deflate) {
     last_frame_ = now;
     if (const auto t = to_ms(core_.opts.ping_interval)) next_ping_ = now + t;
     // An inspector's query may hold its token: not for the log.
-    const std::string shown = inspector_ ? std::string(inspector_path) : path_;
+    const std::string shown = inspector() ? std::string(inspector_path) : path_;
     log(log_level::info, "open peer=%s path=%s subprotocol=%s extensions=%s", peer().c_str(),
         shown.c_str(), subprotocol_.empty() ? "-" : subprotocol_.c_str(),
         deflate ? "permessage-deflate" : "-");
     channel_.rearm();
-    if (inspector_) {
+    if (inspector()) {
         // The application never sees an inspector: no on_open, so no on_close either.
-        core_.shared.inspectors.add(handle(), inspect_tag_);
+        core_.shared.inspectors.add(handle(), inspect_->tag);
         channel_.request_flush();
         return;
     }
-    if (tap_) tap_->opened(peer(), path_, http_version(), deflate);
+    if (connection_tap* t = tap()) t->opened(peer(), path_, http_version(), deflate);
     opened_ = true;
     if (core_.h.on_open) core_.h.on_open(*this);
     channel_.request_flush();
@@ -82,7 +82,7 @@ void websocket_connection::open(bool deflate) {
 void websocket_connection::end(const char* why, std::uint64_t bytes_in, std::uint64_t bytes_out,
                                std::uint64_t started) {
     if (ended_) return;
-    if (inspector_) core_.shared.inspectors.remove(handle());
+    if (inspector()) core_.shared.inspectors.remove(handle());
     ended_ = true;
     // Before on_close: what other threads post from now on (or posted already) is dropped,
     // and no published message is queued any more.
@@ -98,7 +98,7 @@ void websocket_connection::end(const char* why, std::uint64_t bytes_in, std::uin
         peer().c_str(), final_code_, common::escape_for_display(final_reason_, true).c_str(),
         static_cast<unsigned long long>(bytes_in), static_cast<unsigned long long>(bytes_out), secs,
         why ? " why=" : "", why ? why : "");
-    if (tap_) tap_->ended(final_code_, final_reason_);
+    if (connection_tap* t = tap()) t->ended(final_code_, final_reason_);
     if (opened_ && core_.h.on_close) {
         opened_ = false;
         core_.h.on_close(*this, final_code_, final_reason_);
@@ -122,10 +122,10 @@ void websocket_connection::receive(std::uint8_t* data, std::size_t len) {
     last_frame_ = uv_now(core_.loop);
     // Any byte from the peer proves it alive, a pong or the middle of a long frame.
     pong_deadline_ = 0;
-    if (tap_) {
-        tap_->begin_read(len);
+    if (connection_tap* t = tap()) {
+        t->begin_read(len);
         session_.receive(data, len);
-        tap_->end_read();
+        t->end_read();
     } else {
         session_.receive(data, len);
     }
@@ -142,13 +142,13 @@ void websocket_connection::on_drain() {
 }
 
 void websocket_connection::on_message_begin(protocol::message_type type) {
-    if (inspector_) return;  // what an inspector sends is ignored
+    if (inspector()) return;  // what an inspector sends is ignored
     in_empty_ = true;
     delivery_.begin(*this, core_.h, type);
 }
 
 void websocket_connection::on_message_data(std::span<const std::uint8_t> data, bool fin) {
-    if (inspector_) return;
+    if (inspector()) return;
     in_empty_ = in_empty_ && data.empty();
     if (fin) core_.stats.messages_in++;
     if (fin && in_empty_ && core_.opts.reject_empty) {

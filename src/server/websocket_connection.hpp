@@ -113,12 +113,17 @@ class websocket_connection final : public sockeye::connection, private protocol:
         std::uint64_t dropped = 0;
     };
     std::unique_ptr<subscriptions> subs_;
-    // --inspect: this connection's frames go to the inspectors; null without --inspect.
-    std::unique_ptr<connection_tap> tap_;
-    // --inspect: this connection is an inspector (/_sockeye/inspect) watching `inspect_tag_`
-    // ("" = all); the application never sees it.
-    bool inspector_ = false;
-    std::string inspect_tag_;
+    // --inspect only (null otherwise: 8 bytes for everyone else): this connection's tap,
+    // whose frames go to the inspectors, or, for an inspector (/_sockeye/inspect), the tag
+    // it watches. The application never sees an inspector.
+    struct inspection {
+        std::unique_ptr<connection_tap> tap;  // an inspected connection
+        bool inspector = false;
+        std::string tag;  // an inspector's: "" = every connection
+    };
+    std::unique_ptr<inspection> inspect_;
+    connection_tap* tap() const noexcept { return inspect_ ? inspect_->tap.get() : nullptr; }
+    bool inspector() const noexcept { return inspect_ && inspect_->inspector; }
     // Deadlines in loop milliseconds; 0 = not set.
     std::uint64_t close_wait_ = 0;  // our close is sent: the peer's answer is due
     std::uint64_t next_ping_ = 0;

@@ -212,6 +212,29 @@ class InspectorHttp2Test(ServerTestCase):
         self.assertEqual((w["size"], w["began"], w["ended"]), (9, [1, 1], [1, 1]))
 
 
+class InspectorPubsubTest(ServerTestCase):
+    server_flags = ("--inspect", "--pubsub")
+
+    def test_published_frames_show_as_sent(self):
+        # Published messages are framed once and queued as they are, past the session:
+        # the inspector still shows them as frames out, and the write that carried them.
+        ins = self.raw_ws("/_sockeye/inspect?id=sub")
+        sub = self.raw_ws("/topics/news?inspect=sub")
+        wait_until(lambda: b"news" in self.http().request("GET", "/topics").body, 5)
+        r = self.http().request("POST", "/publish/news", headers=[("Content-Type", "text/plain")],
+                         body=b"extra extra")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(sub.recv_message(), (OP_TEXT, b"extra extra"))
+        got = events_until(ins, lambda e: e["e"] == "write")
+        f = next(e for e in got if e["e"] == "frame" and e["dir"] == "out")
+        self.assertEqual((f["hdr"], f["len"], f["opn"], f["mask"]), ("810b", 11, "text", 0))
+        self.assertEqual(f["data"], b"extra extra".hex())
+        m = next(e for e in got if e["e"] == "message" and e["dir"] == "out")
+        self.assertEqual((m["size"], m["frames"]), (11, 1))
+        w = next(e for e in got if e["e"] == "write")
+        self.assertEqual((w["size"], w["began"], w["ended"]), (13, [1, 1], [1, 1]))
+
+
 class InspectorTokenTest(ServerTestCase):
     server_flags = ("--inspect", "--inspect-token", "s3cret")
 

@@ -23,7 +23,7 @@ struct parsed_frame {
 class collect : public frame_sink {
 public:
     std::vector<parsed_frame> frames;
-    bool on_frame_header(const frame_header& h) override {
+    bool on_frame_header(const frame_header& h, std::span<const std::uint8_t>) override {
         frames.push_back({h, {}, 0, false});
         return true;
     }

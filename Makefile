@@ -22,8 +22,9 @@ build: deps
 	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
 
+# The demo page with its Frames panel: the inspector answers loopback clients only.
 run: build
-	$(BUILD_DIR)/sockeye serve --port $(PORT)
+	$(BUILD_DIR)/sockeye serve --port $(PORT) --inspect
 
 test: test-deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)

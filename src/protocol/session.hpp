@@ -133,6 +133,7 @@ class session final : private frame_sink, private deflate_sink {
     void set_allowed_rsv(std::uint8_t bits) noexcept;
     // Shows every frame both ways to `o` (the frame inspector, --trace); null = none.
     void set_observer(frame_observer* o) noexcept { observer_ = o; }
+    frame_observer* observer() const noexcept { return observer_; }
 
   private:
     bool on_frame_header(const frame_header& h, std::span<const std::uint8_t> raw) override;

@@ -38,19 +38,18 @@ websocket_connection::websocket_connection(server_core& core, byte_channel& chan
             protocol::settings_for(*deflate, protocol::role::server, c.mem_level, c.threshold));
     }
     if (core_.opts.inspect.enabled) {
-        inspect_ = std::make_unique<inspection>();
         if (is_inspector_target(path_)) {
-            inspect_->inspector = true;
-            inspect_->tag = query_value(path_, "id");
+            inspector_ = true;
         } else {
-            inspect_->tap = std::make_unique<connection_tap>(
-                core_.shared.inspectors, query_value(path_, "inspect"), channel_.buffered());
-            session_.set_observer(&inspect_->tap->recorder());
+            session_.set_observer(new connection_tap(core_.shared.inspectors,
+                                                     query_value(path_, "inspect"),
+                                                     channel_.buffered()));
         }
     }
 }
 
 websocket_connection::~websocket_connection() {
+    delete tap();  // the session's observer, if any, is this connection's tap
     release_handle();  // end() did already; a handle must never reach a freed connection
     unsubscribe_all();
 }
@@ -69,7 +68,7 @@ void websocket_connection::open(bool deflate) {
     channel_.rearm();
     if (inspector()) {
         // The application never sees an inspector: no on_open, so no on_close either.
-        core_.shared.inspectors.add(handle(), inspect_->tag);
+        core_.shared.inspectors.add(handle(), query_value(path_, "id"));
         channel_.request_flush();
         return;
     }

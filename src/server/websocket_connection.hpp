@@ -97,12 +97,16 @@ class websocket_connection final : public sockeye::connection, private protocol:
     byte_channel& channel_;
     protocol::session session_;
     common::message_delivery delivery_;  // received messages to the handlers
-    bool user_paused_ = false;
-    bool opened_ = false;  // on_open was called (so on_close is owed)
-    bool ended_ = false;
-    bool close_received_ = false;
-    bool in_empty_ = true;
-    bool http2_ = false;  // the message being received has no bytes so far (--reject-empty)
+    // Flags in one byte (bit-fields): every connection carries them.
+    bool user_paused_ : 1 = false;
+    bool opened_ : 1 = false;  // on_open was called (so on_close is owed)
+    bool ended_ : 1 = false;
+    bool close_received_ : 1 = false;
+    bool in_empty_ : 1 = true;  // the message being received has no bytes so far (--reject-empty)
+    bool http2_ : 1 = false;
+    // --inspect: this connection is an inspector (/_sockeye/inspect); the application never
+    // sees it.
+    bool inspector_ : 1 = false;
     std::uint16_t final_code_ = 1006;
     // Shared with the handles given out; null until the first handle() (idle connections
     // pay this pointer only). The block's `self` keeps it alive while this points to it.
@@ -113,17 +117,13 @@ class websocket_connection final : public sockeye::connection, private protocol:
         std::uint64_t dropped = 0;
     };
     std::unique_ptr<subscriptions> subs_;
-    // --inspect only (null otherwise: 8 bytes for everyone else): this connection's tap,
-    // whose frames go to the inspectors, or, for an inspector (/_sockeye/inspect), the tag
-    // it watches. The application never sees an inspector.
-    struct inspection {
-        std::unique_ptr<connection_tap> tap;  // an inspected connection
-        bool inspector = false;
-        std::string tag;  // an inspector's: "" = every connection
-    };
-    std::unique_ptr<inspection> inspect_;
-    connection_tap* tap() const noexcept { return inspect_ ? inspect_->tap.get() : nullptr; }
-    bool inspector() const noexcept { return inspect_ && inspect_->inspector; }
+    // --inspect: this connection's tap, whose frames go to the inspectors; null otherwise.
+    // It is the session's observer and owned through it (deleted with the connection), so a
+    // connection without --inspect carries no pointer of its own for it.
+    connection_tap* tap() const noexcept {
+        return static_cast<connection_tap*>(session_.observer());
+    }
+    bool inspector() const noexcept { return inspector_; }
     // Deadlines in loop milliseconds; 0 = not set.
     std::uint64_t close_wait_ = 0;  // our close is sent: the peer's answer is due
     std::uint64_t next_ping_ = 0;

@@ -235,6 +235,30 @@ class InspectorPubsubTest(ServerTestCase):
         self.assertEqual((w["size"], w["began"], w["ended"]), (13, [1, 1], [1, 1]))
 
 
+class InspectorDeflateTest(ServerTestCase):
+    server_flags = ("--inspect", "--permessage-deflate")
+
+    def test_compressed_messages_show_rsv1_and_their_wire_size(self):
+        import asyncio
+        import websockets
+        ins = self.raw_ws("/_sockeye/inspect?id=z")
+        text = "compress me " * 200
+
+        async def go():
+            async with websockets.connect(f"ws://127.0.0.1:{self.server.port}/?inspect=z") as ws:
+                await ws.send(text)
+                self.assertEqual(await ws.recv(), text)
+        asyncio.run(asyncio.wait_for(go(), 20))
+        got = events_until(ins, lambda e: e["e"] == "message" and e["dir"] == "out")
+        self.assertTrue(next(e for e in got if e["e"] == "open")["deflate"])
+        f = next(e for e in got if e["e"] == "frame" and e["dir"] == "in")
+        self.assertEqual((f["rsv1"], f["opn"]), (1, "text"))
+        for d in ("in", "out"):
+            m = next(e for e in got if e["e"] == "message" and e["dir"] == d)
+            self.assertTrue(m["compressed"], m)
+            self.assertLess(m["size"], len(text) // 4, m)  # the bytes on the wire
+
+
 class InspectorTokenTest(ServerTestCase):
     server_flags = ("--inspect", "--inspect-token", "s3cret")
 

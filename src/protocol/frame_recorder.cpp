@@ -46,11 +46,11 @@ void frame_recorder::note_written(std::uint64_t n) {
     s.io.at = s.io_end;
     s.io_end += n;
     s.io_touched = false;
-    s.io_in_msg = s.in_msg || !s.unwritten.empty();
+    s.io_in_msg = s.in_msg || !s.unwritten_empty();
     const std::uint64_t from = s.io.at, to = s.io_end;
     // Frames sent (in stream order) whose bytes this write carried.
-    while (!s.unwritten.empty()) {
-        const pending_frame& f = s.unwritten.front();
+    while (!s.unwritten_empty()) {
+        const pending_frame& f = s.unwritten[s.unwritten_head];
         if (f.at >= to) break;
         if (f.at >= from) {
             if (s.io.began_count++ == 0) s.io.began_first = f.id;
@@ -60,9 +60,12 @@ void frame_recorder::note_written(std::uint64_t n) {
         if (f.shown) s.io_touched = true;
         if (f.end > to) break;
         if (s.io.ended_count++ == 0) s.io.ended_first = f.id;
-        s.unwritten.pop_front();
+        ++s.unwritten_head;
     }
-    if (s.unwritten.empty()) s.unwritten_lost = false;
+    if (s.unwritten_empty()) {
+        s.unwritten.clear();
+        s.unwritten_head = 0;
+    }
     end_io(s);
 }
 
@@ -137,10 +140,14 @@ void frame_recorder::on_frame(direction d, const frame_header& h, std::span<cons
         s.io_touched = true;
     }
     if (d == direction::out) {
-        if (s.unwritten.size() < max_unwritten) {
+        if (s.unwritten_head != 0 && s.unwritten.size() == s.unwritten.capacity()) {
+            // Make room by dropping the written ones rather than growing.
+            s.unwritten.erase(s.unwritten.begin(),
+                              s.unwritten.begin() + static_cast<std::ptrdiff_t>(s.unwritten_head));
+            s.unwritten_head = 0;
+        }
+        if (s.unwritten.size() - s.unwritten_head < max_unwritten) {
             s.unwritten.push_back({f.id, f.at, f.at + raw.size() + h.payload_length, s.cur_shown});
-        } else {
-            s.unwritten_lost = true;
         }
     }
 }

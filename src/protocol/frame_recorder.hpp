@@ -5,7 +5,7 @@
 // records go to a record_sink (JSON for the inspector, text lines for --trace).
 #pragma once
 #include <array>
-#include <deque>
+#include <vector>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -140,9 +140,12 @@ class frame_recorder final : public frame_observer {
         std::uint64_t io_end = 0;     // stream offset after the last read/write
         bool io_touched = false;      // a shown frame began or ended in it
         bool io_in_msg = false;       // a data message was in progress during it
-        // Out: frames sent but not wholly written (bounded; beyond, positions are lost).
-        std::deque<pending_frame> unwritten;
-        bool unwritten_lost = false;
+        // Out: frames sent but not wholly written, from unwritten_head on (bounded: beyond
+        // max_unwritten, writes no longer name the frames). A vector, which costs nothing
+        // until used, rather than a deque, which allocates ~600 B as soon as it exists.
+        std::vector<pending_frame> unwritten;
+        std::size_t unwritten_head = 0;
+        bool unwritten_empty() const noexcept { return unwritten_head == unwritten.size(); }
     };
     record_sink& sink_;
     bool failed_ = false;  // the session failed: nothing more is parsed

@@ -13,6 +13,8 @@
 #include <sockeye/handle.hpp>
 #include <sockeye/message_type.hpp>
 
+struct uv_loop_s;
+
 namespace sockeye {
 
 // One application object of any type, owned: what an application keeps per connection
@@ -99,6 +101,13 @@ class connection {
     virtual const std::string& peer() const = 0;  // "ip:port"
     // The HTTP version the WebSocket was opened over: "1.1" (or "1.0"), or "2" (RFC 8441).
     virtual std::string_view http_version() const { return "1.1"; }
+    // The libuv loop this connection runs on (server: its loop for life; client: the
+    // client's loop), for the application's own handles beside it — a child process, a
+    // pipe, a timer — whose callbacks then run on the same thread as this connection's
+    // handlers. Use it on that thread only. Handles must be closed by the application
+    // before the loop ends (server: when run() returns, see server::run()). Null where a
+    // side has no loop to offer.
+    virtual uv_loop_s* loop() const noexcept { return nullptr; }
     // A handle other threads may keep and use (see <sockeye/handle.hpp>); call on the
     // loop. Empty where a side does not support handles (the client, for now).
     virtual connection_handle handle() { return {}; }

@@ -150,10 +150,18 @@ class server {
     // On failure the old pair stays and the reason is returned (empty string on success).
     std::string reload_tls();
     // Runs the event loop until the server has shut down. Returns 0 after a clean shutdown.
+    // The loops stop once their connections have ended; handles an application added to
+    // them (connection::loop()) and has not closed by then are closed without their
+    // callbacks when the server is destroyed: what they point to must outlive the server.
     int run();
     // Starts a graceful shutdown from inside a handler: stop accepting, close every
     // WebSocket with 1001, wait up to close_timeout, then run() returns.
     void shutdown();
+    // Writes one record to the server's log (stderr: a timestamp, the level, the message)
+    // if `level` passes server_options::log. Control characters in `message` (a newline
+    // above all) come out escaped, so one call is always one line, whatever the text
+    // (a peer's or a child program's); a message beyond 1000 bytes is cut there. Any thread.
+    void log(log_level level, std::string_view message) const;
 
     // Working with the loops from any thread. Functions run on a loop, so they must not
     // block or throw, like handlers; posts are FIFO per loop. All return false (or an

@@ -66,6 +66,7 @@ class client_connection final : public sockeye::connection,
     const std::string& subprotocol() const override { return subprotocol_; }
     const std::string& path() const override { return url_.target; }
     const std::string& peer() const override { return peer_; }
+    uv_loop_s* loop() const noexcept override { return loop_; }
 
   private:
     enum class phase : std::uint8_t {

@@ -3,6 +3,7 @@
 #include <sockeye/server.hpp>
 
 #include <cstdarg>
+#include <string_view>
 
 namespace sockeye::server_detail {
 
@@ -14,5 +15,7 @@ bool log_enabled(log_level level) noexcept;
 // inside a "..." field must also be escaped with `quoted` by the caller (the logger cannot
 // tell where the field ends), see common::escape_for_display().
 void log(log_level level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// The same for a message as it is (any bytes, NUL included; escaped the same way).
+void log_message(log_level level, std::string_view message);
 
 }  // namespace sockeye::server_detail

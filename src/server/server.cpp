@@ -493,6 +493,10 @@ void server::shutdown() {
     impl_->shutdown_all();
 }
 
+void server::log(log_level level, std::string_view message) const {
+    server_detail::log_message(level, message.substr(0, 1000));
+}
+
 bool server::post(std::function<void()> fn) {
     impl& s = *impl_;
     if (!fn || s.stopping.load()) return false;

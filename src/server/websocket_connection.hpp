@@ -75,6 +75,7 @@ class websocket_connection final : public sockeye::connection, private protocol:
     const std::string& path() const override { return path_; }
     const std::string& peer() const override { return channel_.peer(); }
     std::string_view http_version() const override { return http2_ ? "2" : "1.1"; }
+    uv_loop_s* loop() const noexcept override { return core_.loop; }
     connection_handle handle() override;  // connection_handle.cpp
     bool subscribe(std::string_view topic) override;  // subscriptions.cpp
     bool unsubscribe(std::string_view topic) override;

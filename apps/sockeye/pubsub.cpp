@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "echo.hpp"
+#include "utf8_text.hpp"
 
 namespace sockeye::apps {
 
@@ -21,43 +22,6 @@ struct subscriber {
     message_type type = message_type::binary;
     std::string message;
 };
-
-bool utf8_ok(std::string_view s) {
-    // A strict decoder: shortest forms only, no surrogates, nothing above U+10FFFF.
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        std::size_t n = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + n >= s.size()) return false;
-        for (std::size_t k = 1; k <= n; ++k) {
-            const auto d = static_cast<unsigned char>(s[i + k]);
-            if ((d & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (d & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += n + 1;
-    }
-    return true;
-}
 
 // Compares secrets in time that does not depend on where they differ.
 bool same_secret(std::string_view a, std::string_view b) {
@@ -125,7 +89,7 @@ bool is_text_type(std::string_view content_type) {
 }  // namespace
 
 bool valid_topic(std::string_view name) {
-    if (name.empty() || name.size() > 256 || !utf8_ok(name)) return false;
+    if (name.empty() || name.size() > 256 || !valid_utf8(name)) return false;
     return std::none_of(name.begin(), name.end(), [](char ch) {
         const auto c = static_cast<unsigned char>(ch);
         return c < 0x20 || c == 0x7F;
@@ -254,7 +218,7 @@ void pubsub_app::attach(server& srv) {
                                                            bool last) {
                 body->append(reinterpret_cast<const char*>(piece.data()), piece.size());
                 if (!last) return;
-                if (text && !utf8_ok(*body)) {
+                if (text && !valid_utf8(*body)) {
                     ex.respond(400, "the body is not valid UTF-8\n");
                     return;
                 }

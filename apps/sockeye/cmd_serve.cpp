@@ -10,6 +10,8 @@
 
 #include "commands.hpp"
 #include "echo.hpp"
+#include "exec.hpp"
+#include "exec_command.hpp"
 #include "pubsub.hpp"
 
 namespace sockeye::apps {
@@ -50,6 +52,10 @@ command_runner add_serve_command(CLI::App& app) {
         pubsub_settings ps;
         std::string slow = "close";
         std::string http2 = "on";
+        std::string exec_line;
+        bool exec_shell = false;
+        std::string exec_mode = "lines";
+        exec_settings ex;
     };
     auto st = std::make_shared<state>();
     server_options& o = st->o;
@@ -208,6 +214,33 @@ command_runner add_serve_command(CLI::App& app) {
         ->add_option("--broker-backlog", o.pubsub.broker_backlog,
                      "Bytes of messages held for Redis while it is unreachable (then dropped)")
         ->capture_default_str();
+    auto* exec_opt = serve->add_option(
+        "--exec", st->exec_line,
+        "Run this program for every WebSocket: messages to its stdin, its stdout back as "
+        "messages (split into argv with simple quoting; no shell)");
+    exec_opt->excludes("--pubsub");
+    serve->add_flag("--exec-shell", st->exec_shell, "Run the --exec line with /bin/sh -c")
+        ->needs(exec_opt);
+    serve->add_option("--exec-mode", st->exec_mode,
+                      "lines: a message per line, text (UTF-8) or binary; binary: raw bytes")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"lines", "binary"}))
+        ->needs(exec_opt);
+    serve->add_option("--exec-dir", st->ex.dir, "Working directory of the programs")
+        ->check(CLI::ExistingDirectory)
+        ->needs(exec_opt);
+    serve->add_option("--exec-grace", st->ex.grace,
+                      "Seconds from the client's end to SIGTERM, and from SIGTERM to SIGKILL")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber)
+        ->needs(exec_opt);
+    serve->add_option("--exec-max", st->ex.max_programs,
+                      "Programs running at once, 0 = no limit (beyond: 503 at the upgrade)")
+        ->capture_default_str()
+        ->needs(exec_opt);
+    serve->add_option("--exec-env", st->ex.env,
+                      "Pass NAME (the server's value) or set NAME=VALUE for programs (repeatable)")
+        ->needs(exec_opt);
     serve->add_option("--log-level", level, "debug, info, warn, error or off")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
@@ -231,9 +264,30 @@ command_runner add_serve_command(CLI::App& app) {
             }
         }
 
+        // Declared before the server: what its loops left of the programs is freed after it.
+        std::unique_ptr<exec_app> bridge;
+        if (!st->exec_line.empty()) {
+            exec_settings es = st->ex;
+            es.mode = st->exec_mode == "binary" ? exec_mode::binary : exec_mode::lines;
+            if (st->exec_shell) {
+                es.argv = {"/bin/sh", "-c", st->exec_line};
+            } else {
+                split_command_result split = split_command(st->exec_line);
+                if (!split.error.empty()) {
+                    std::fprintf(stderr, "sockeye: --exec: %s\n", split.error.c_str());
+                    return 2;
+                }
+                es.argv = std::move(split.argv);
+            }
+            bridge = std::make_unique<exec_app>(std::move(es), cfg);
+        }
+
         try {
             pubsub_app topics_app(st->ps);
-            server srv(cfg, st->pubsub ? topics_app.make_handlers() : echo_handlers());
+            server srv(cfg, bridge      ? bridge->make_handlers()
+                            : st->pubsub ? topics_app.make_handlers()
+                                         : echo_handlers());
+            if (bridge) bridge->attach(srv);
             if (st->pubsub) topics_app.attach(srv);
             srv.handle_signals();  // before the ready line: scripts may signal right after it
             srv.listen();
@@ -242,7 +296,9 @@ command_runner add_serve_command(CLI::App& app) {
             std::printf("listening on %s://%s:%u\n", srv.tls_enabled() ? "https" : "http",
                         host.c_str(), srv.port());
             std::fflush(stdout);
-            return srv.run();
+            const int rc = srv.run();
+            if (bridge) bridge->finish();
+            return rc;
         } catch (const std::exception& e) {
             std::fprintf(stderr, "sockeye: %s\n", e.what());
             return 1;

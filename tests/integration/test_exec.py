@@ -234,6 +234,39 @@ class ExecLinesTest(ExecTestCase):
         self.assertNotIn("a\x1bb", log)
 
 
+class ExecBinaryModeTest(ExecTestCase):
+    def test_every_payload_byte_in_order_whatever_the_message_type(self):
+        server = self.exec_server("cat", "--exec-mode", "binary")
+        ws = self.ws(server)
+        ws.send_text("text ")
+        ws.send_binary(b"\x00\xff binary ")
+        ws.send_frame(OP_TEXT, b"frag", fin=False)
+        ws.send_frame(0, b"ments", fin=True)
+        ws.send_binary(b"")
+        want = b"text \x00\xff binary fragments"
+        got = b""
+        while len(got) < len(want):
+            op, data = self.recv(ws)
+            self.assertEqual(op, OP_BINARY)
+            got += data
+        self.assertEqual(got, want)
+        ws.send_close(1000)
+        self.assertEqual(ws.expect_close()[0], 1000)
+
+    def test_output_without_newlines_streams(self):
+        program = shlex.join([PY, "-c", "import sys, time\n"
+                              "for i in range(3):\n"
+                              "    sys.stdout.write(f'part{i} '); sys.stdout.flush(); "
+                              "time.sleep(0.2)"])
+        server = self.exec_server(program, "--exec-mode", "binary")
+        ws = self.ws(server)
+        # Each piece arrives while the program is still running, not at its exit.
+        self.assertEqual(self.recv(ws), (OP_BINARY, b"part0 "))
+        self.assertEqual(self.recv(ws), (OP_BINARY, b"part1 "))
+        self.assertEqual(self.recv(ws), (OP_BINARY, b"part2 "))
+        self.assertEqual(ws.expect_close()[0], 1000)
+
+
 class ExecExitTest(ExecTestCase):
     def test_output_then_exit_status(self):
         server = self.exec_server("sh -c 'echo hi; exit 3'")
@@ -417,6 +450,14 @@ class ExecEnvironmentTest(ExecTestCase):
         self.assertEqual(seen["argv"], ["two words", "it's"])
         self.assertEqual(seen["fds"][:3], [0, 1, 2])
         self.assertLessEqual(len(seen["fds"]), 4, seen["fds"])
+
+    def test_default_signal_dispositions(self):
+        # The server ignores SIGPIPE; a program starts with nothing ignored or blocked
+        # (grep, not Python, which ignores SIGPIPE itself).
+        server = self.exec_server("grep -E ^Sig(Ign|Blk) /proc/self/status")
+        ws = self.ws(server)
+        lines = dict(self.recv(ws)[1].decode().split(":\t") for _ in range(2))
+        self.assertEqual(lines, {"SigBlk": "0000000000000000", "SigIgn": "0000000000000000"})
 
     def test_exec_env_passes_and_sets(self):
         server, _, seen = self.run_env("--exec-env", "SOCKEYE_TEST_PASSED", "--exec-env",

@@ -470,6 +470,17 @@ class ExecEnvironmentTest(ExecTestCase):
         # The working directory defaults to the server's.
         self.assertEqual(os.path.realpath(seen["cwd"]), os.path.realpath(server.cwd))
 
+    def test_relative_program_runs_from_exec_dir(self):
+        path = os.path.join(self.dir, "hello.sh")
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\necho \"hello from $(pwd)\"\n")
+        os.chmod(path, 0o755)
+        server = self.exec_server("./hello.sh", "--exec-dir", self.dir)
+        ws = self.ws(server)
+        op, data = self.recv(ws)
+        self.assertEqual(data.decode(), f"hello from {os.path.realpath(self.dir)}")
+        self.assertEqual(ws.expect_close()[0], 1000)
+
     def test_nul_in_path_is_refused(self):
         server = self.exec_server("cat")
         with self.assertRaises(HandshakeFailed) as cm:

@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "commands.hpp"
 #include "echo.hpp"
+#include "proxy.hpp"
 #include "pubsub.hpp"
 
 namespace sockeye::apps {
@@ -50,6 +52,7 @@ command_runner add_serve_command(CLI::App& app) {
         pubsub_settings ps;
         std::string slow = "close";
         std::string http2 = "on";
+        proxy_flags proxy;
     };
     auto st = std::make_shared<state>();
     server_options& o = st->o;
@@ -208,6 +211,7 @@ command_runner add_serve_command(CLI::App& app) {
         ->add_option("--broker-backlog", o.pubsub.broker_backlog,
                      "Bytes of messages held for Redis while it is unreachable (then dropped)")
         ->capture_default_str();
+    add_proxy_flags(*serve, st->proxy);
     serve->add_option("--log-level", level, "debug, info, warn, error or off")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
@@ -231,10 +235,20 @@ command_runner add_serve_command(CLI::App& app) {
             }
         }
 
+        if (st->pubsub && st->proxy.enabled()) {
+            std::fprintf(stderr, "sockeye: --pubsub and --proxy/--proxy-map do not go together\n");
+            return 2;
+        }
+
         try {
             pubsub_app topics_app(st->ps);
-            server srv(cfg, st->pubsub ? topics_app.make_handlers() : echo_handlers());
+            // Declared before the server: its backends may outlive the server's loops.
+            std::optional<proxy_app> proxy;
+            if (st->proxy.enabled()) proxy.emplace(st->proxy.settings(cfg));
+            server srv(cfg, proxy ? proxy->make_handlers()
+                                  : st->pubsub ? topics_app.make_handlers() : echo_handlers());
             if (st->pubsub) topics_app.attach(srv);
+            if (proxy) proxy->attach(srv);
             srv.handle_signals();  // before the ready line: scripts may signal right after it
             srv.listen();
             std::string host =

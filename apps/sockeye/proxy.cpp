@@ -236,7 +236,7 @@ struct backend {
     bool client_paused = false;  // the client is not read: the target has not taken its bytes
     bool eof = false;            // the target ended its side
     bool shut = false;           // our side is shut down
-    bool refusing = false;       // the message being received is refused (text)
+    bool refusing = false;       // a message was refused (text): nothing more goes through
 
     const proxy_settings& cfg() const { return app->s; }
 };
@@ -267,8 +267,16 @@ void close_all(backend* b) {
         --self->open_handles;
         maybe_free(self);
     };
-    uv_close(reinterpret_cast<uv_handle_t*>(&b->tcp), closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&b->timer), closed);
+    // After run() the server has closed what was left on its loops (without our callbacks:
+    // the app frees those backends); a late callback must not close them twice.
+    for (auto* h : {reinterpret_cast<uv_handle_t*>(&b->tcp), reinterpret_cast<uv_handle_t*>(&b->timer)}) {
+        if (!uv_is_closing(h)) uv_close(h, closed);
+    }
+}
+
+// The server closed our handles when its loop ended (see close_all).
+bool loop_gone(const backend* b) {
+    return uv_is_closing(reinterpret_cast<const uv_handle_t*>(&b->tcp)) != 0;
 }
 
 void refuse_upgrade(backend* b, int status, const char* body) {
@@ -317,6 +325,7 @@ void detach(backend* b) {
     b->referenced = false;
     b->conn = nullptr;
     b->client_paused = false;
+    if (b->ph != backend::phase::closing && loop_gone(b)) b->ph = backend::phase::closing;
     if (b->ph == backend::phase::closing) {
         maybe_free(b);
         return;
@@ -512,6 +521,9 @@ void start_backend(backend* b, uv_loop_t* loop) {
         [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
             auto* self = static_cast<backend*>(req->data);
             self->resolving = false;
+            if (self->ph != backend::phase::closing && loop_gone(self)) {
+                self->ph = backend::phase::closing;
+            }
             if (self->ph == backend::phase::closing) {
                 if (res) uv_freeaddrinfo(res);
                 maybe_free(self);
@@ -582,6 +594,8 @@ handlers proxy_app::make_handlers() {
     h.on_message_begin = [st](connection& c, message_type type) {
         backend* b = backend_of(c);
         if (!b) return;
+        // After a refused message nothing more goes through (the close is on its way).
+        if (b->refusing) return;
         b->refusing = type == message_type::text && !st->s.text;
         if (b->refusing) c.close(1003, "text messages are not accepted: send binary");
     };

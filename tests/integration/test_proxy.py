@@ -223,6 +223,7 @@ class ProxyLifecycleTest(ProxyTestCase):
         ws = self.raw_ws()
         read_bytes_until(ws, b"HELLO line\n")
         ws.send_text("abc\n")
+        ws.send_binary(b"after the refusal\n")  # nothing goes through once one was refused
         code, _, _ = ws.expect_close(timeout=10)
         self.assertEqual(code, 1003)
         time.sleep(0.2)

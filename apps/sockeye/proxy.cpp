@@ -70,7 +70,8 @@ using target_map = std::map<std::string, proxy_target>;
 
 target_map load_map_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read the proxy map " + path + ": " + std::strerror(errno));
+    if (!in)
+        throw std::runtime_error("cannot read the proxy map " + path + ": " + std::strerror(errno));
     std::ostringstream text;
     text << in.rdbuf();
     try {
@@ -146,8 +147,9 @@ target_map parse_target_map(std::string_view text) {
         }
         const std::string_view token = trim(line.substr(0, colon));
         if (token.empty() || !std::all_of(token.begin(), token.end(), plain_host_char)) {
-            throw std::runtime_error(where + "a token is one or more printable characters "
-                                             "without spaces, '/', '?', '#' or ':'");
+            throw std::runtime_error(where +
+                                     "a token is one or more printable characters "
+                                     "without spaces, '/', '?', '#' or ':'");
         }
         const auto target = parse_target(line.substr(colon + 1));
         if (!target) throw std::runtime_error(where + "expected host:port after the token");
@@ -220,7 +222,7 @@ struct backend {
     proxy_target target;
     std::string peer;
     std::optional<upgrade_reply> reply;  // while connecting
-    connection* conn = nullptr;           // from on_open until the WebSocket ends
+    connection* conn = nullptr;          // from on_open until the WebSocket ends
     uv_tcp_t tcp{};
     uv_timer_t timer{};  // the connect deadline, then the linger after the WebSocket
     uv_getaddrinfo_t resolver{};
@@ -230,7 +232,7 @@ struct backend {
     int open_handles = 0;
     phase ph = phase::connecting;
     bool resolving = false;
-    bool referenced = false;     // a WebSocket (or its accept) holds a backend_ref
+    bool referenced = false;  // a WebSocket (or its accept) holds a backend_ref
     bool reading = false;
     bool stalled = false;        // not reading: the client has not taken what we sent
     bool client_paused = false;  // the client is not read: the target has not taken its bytes
@@ -269,7 +271,8 @@ void close_all(backend* b) {
     };
     // After run() the server has closed what was left on its loops (without our callbacks:
     // the app frees those backends); a late callback must not close them twice.
-    for (auto* h : {reinterpret_cast<uv_handle_t*>(&b->tcp), reinterpret_cast<uv_handle_t*>(&b->timer)}) {
+    for (auto* h :
+         {reinterpret_cast<uv_handle_t*>(&b->tcp), reinterpret_cast<uv_handle_t*>(&b->timer)}) {
         if (!uv_is_closing(h)) uv_close(h, closed);
     }
 }
@@ -420,8 +423,9 @@ void write_to_backend(backend* b, std::span<const std::uint8_t> data) {
     if (data.empty() || b->ph != backend::phase::open) return;
     auto* stream = reinterpret_cast<uv_stream_t*>(&b->tcp);
     if (b->queued == 0) {
-        uv_buf_t direct = uv_buf_init(reinterpret_cast<char*>(const_cast<std::uint8_t*>(data.data())),
-                                      static_cast<unsigned>(data.size()));
+        uv_buf_t direct =
+            uv_buf_init(reinterpret_cast<char*>(const_cast<std::uint8_t*>(data.data())),
+                        static_cast<unsigned>(data.size()));
         const int n = uv_try_write(stream, &direct, 1);
         if (n >= 0 && static_cast<std::size_t>(n) == data.size()) return;
         if (n < 0 && n != UV_EAGAIN) {
@@ -436,7 +440,8 @@ void write_to_backend(backend* b, std::span<const std::uint8_t> data) {
     w->bytes.reset(new std::uint8_t[data.size()]);
     std::memcpy(w->bytes.get(), data.data(), data.size());
     w->req.data = w;
-    uv_buf_t rest = uv_buf_init(reinterpret_cast<char*>(w->bytes.get()), static_cast<unsigned>(w->len));
+    uv_buf_t rest =
+        uv_buf_init(reinterpret_cast<char*>(w->bytes.get()), static_cast<unsigned>(w->len));
     if (const int e = uv_write(&w->req, stream, &rest, 1, on_backend_written); e != 0) {
         delete w;
         backend_failed(b, e);
@@ -464,7 +469,8 @@ void on_connected(uv_connect_t* req, int status) {
     if (status < 0) {
         say(b->cfg().log, log_level::warn, "proxy peer=%s target=%s: cannot connect: %s",
             b->peer.c_str(), b->target.text().c_str(), uv_strerror(status));
-        const std::string body = std::string("cannot reach the backend: ") + uv_strerror(status) + "\n";
+        const std::string body =
+            std::string("cannot reach the backend: ") + uv_strerror(status) + "\n";
         refuse_upgrade(b, 502, body.c_str());
         return;
     }
@@ -626,7 +632,8 @@ void proxy_app::attach(server& srv) {
         } else {
             const std::string token = token_of(req);
             const auto map = st->current_map();
-            const auto found = map && !token.empty() ? map->find(token) : target_map::const_iterator{};
+            const auto found =
+                map && !token.empty() ? map->find(token) : target_map::const_iterator{};
             if (!map || token.empty() || found == map->end()) {
                 reply.reject(404, token.empty() ? "no token: add ?token=T or end the path with it\n"
                                                 : "unknown token\n");
@@ -688,12 +695,14 @@ void add_proxy_flags(CLI::App& serve, proxy_flags& f) {
         "Choose the TCP service by token (?token=T or the path's last segment) from FILE's "
         "'token: host:port' lines; SIGHUP reloads it");
     target->excludes(map);
-    serve.add_option("--proxy-allow", f.allow,
-                     "Only these HOST:PORT may be reached through --proxy/--proxy-map (repeatable)");
+    serve.add_option(
+        "--proxy-allow", f.allow,
+        "Only these HOST:PORT may be reached through --proxy/--proxy-map (repeatable)");
     serve.add_flag("--proxy-text", f.text,
                    "Pass text messages to the service as bytes too (default: close 1003)");
-    serve.add_option("--proxy-connect-timeout", f.connect_timeout,
-                     "Seconds to resolve and connect to the service before answering 504")
+    serve
+        .add_option("--proxy-connect-timeout", f.connect_timeout,
+                    "Seconds to resolve and connect to the service before answering 504")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
 }

@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sockeye/server.hpp>
 #include "loopback_server.hpp"
 #include "raw_websocket.hpp"
-#include <sockeye/server.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -73,9 +73,8 @@ TEST(AppLoop, HookAddsItsOwnHandleToTheConnectionsLoop) {
     for (int i = 0; i < 4; ++i) {  // connections land on both loops
         const int fd = open_websocket(srv.port());
         ASSERT_GE(fd, 0);
-        const std::string got = read_until(fd, [](const std::string& s) {
-            return s.find("opened") != std::string::npos;
-        });
+        const std::string got = read_until(
+            fd, [](const std::string& s) { return s.find("opened") != std::string::npos; });
         EXPECT_NE(got.find("101 Switching Protocols"), std::string::npos) << got;
         EXPECT_NE(got.find("opened"), std::string::npos);
         ::close(fd);

@@ -6,12 +6,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "commands.hpp"
 #include "echo.hpp"
 #include "exec.hpp"
 #include "exec_command.hpp"
+#include "proxy.hpp"
 #include "pubsub.hpp"
 
 namespace sockeye::apps {
@@ -56,6 +58,7 @@ command_runner add_serve_command(CLI::App& app) {
         bool exec_shell = false;
         std::string exec_mode = "lines";
         exec_settings ex;
+        proxy_flags proxy;
     };
     auto st = std::make_shared<state>();
     server_options& o = st->o;
@@ -241,6 +244,7 @@ command_runner add_serve_command(CLI::App& app) {
     serve->add_option("--exec-env", st->ex.env,
                       "Pass NAME (the server's value) or set NAME=VALUE for programs (repeatable)")
         ->needs(exec_opt);
+    add_proxy_flags(*serve, st->proxy);
     serve->add_option("--log-level", level, "debug, info, warn, error or off")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}));
@@ -264,6 +268,10 @@ command_runner add_serve_command(CLI::App& app) {
             }
         }
 
+        if ((st->pubsub || !st->exec_line.empty()) && st->proxy.enabled()) {
+            std::fprintf(stderr, "sockeye: --proxy/--proxy-map go with neither --pubsub nor --exec\n");
+            return 2;
+        }
         // Declared before the server: what its loops left of the programs is freed after it.
         std::unique_ptr<exec_app> bridge;
         if (!st->exec_line.empty()) {
@@ -284,11 +292,16 @@ command_runner add_serve_command(CLI::App& app) {
 
         try {
             pubsub_app topics_app(st->ps);
-            server srv(cfg, bridge      ? bridge->make_handlers()
+            // Declared before the server: its backends may outlive the server's loops.
+            std::optional<proxy_app> proxy;
+            if (st->proxy.enabled()) proxy.emplace(st->proxy.settings(cfg));
+            server srv(cfg, bridge       ? bridge->make_handlers()
+                            : proxy      ? proxy->make_handlers()
                             : st->pubsub ? topics_app.make_handlers()
                                          : echo_handlers());
             if (bridge) bridge->attach(srv);
             if (st->pubsub) topics_app.attach(srv);
+            if (proxy) proxy->attach(srv);
             srv.handle_signals();  // before the ready line: scripts may signal right after it
             srv.listen();
             std::string host =

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+struct uv_loop_s;
+
 namespace sockeye {
 
 enum class log_level : std::uint8_t { debug, info, warn, error, off };
@@ -143,8 +145,12 @@ class server {
     // The bound port (after listen()).
     std::uint16_t port() const;
     // Installs SIGINT/SIGTERM handlers (graceful shutdown; a second signal exits at once)
-    // and, with TLS, SIGHUP (reload the certificate and key).
+    // and, with TLS or an on_reload() function, SIGHUP (reload the certificate and key,
+    // then run the on_reload() functions).
     void handle_signals();
+    // Runs fn on the first loop at every SIGHUP (after the certificate reload, with TLS):
+    // an application reloading its own configuration. Call before handle_signals().
+    void on_reload(std::function<void()> fn);
     bool tls_enabled() const;
     // Loads the certificate and key again; new connections use them, open ones keep theirs.
     // On failure the old pair stays and the reason is returned (empty string on success).
@@ -180,6 +186,12 @@ class server {
     // says whether the timer was still set. From another thread the cancel is posted: a
     // run of fn already under way may still finish (true means the cancel was posted).
     bool cancel_timer(timer_id id);
+    // The libuv loop whose thread calls this — from a handler, the upgrade hook, a route,
+    // a post or a timer — or null on any other thread. An application adds its own handles
+    // (a TCP connection to a backend, a child process) to it, so their callbacks run on the
+    // same thread as the connection's handlers. Handles must be closed (uv_close) before
+    // run() returns; handles still open then are closed without their close callbacks.
+    uv_loop_s* current_loop() const noexcept;
 
     // Topics. Any thread. Sends `data` to every subscriber of `topic` on every loop of this
     // node and, with a broker, of every other node. The message is framed once: each

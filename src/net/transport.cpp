@@ -251,6 +251,10 @@ void transport::on_write(uv_write_t* req, int status) {
         t->fail(uv_strerror(status));
         return;
     }
+    // Output queued since the last flush may have passed high water: that counts before the
+    // completed write takes its bytes off, or a send that crossed it would never be
+    // followed by on_transport_drain.
+    t->check_backpressure();
     output_queue& out = t->wire();
     t->count_out(out.in_flight());
     out.write_done();

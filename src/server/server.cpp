@@ -108,6 +108,7 @@ struct server_state : server_shared {
     uv_signal_t sighup{};
     bool signals_installed = false;
     int signals_seen = 0;
+    std::vector<std::function<void()>> reloaders;  // server::on_reload, run at SIGHUP
     std::uint16_t bound_port = 0;
     // Set when shutdown begins: server::post and set_timer refuse from then on.
     std::atomic<bool> stopping{false};
@@ -450,13 +451,28 @@ void server::handle_signals() {
     s.sigint.data = s.sigterm.data = s.sighup.data = &s;
     uv_signal_start(&s.sigint, server_state::on_signal, SIGINT);
     uv_signal_start(&s.sigterm, server_state::on_signal, SIGTERM);
-    if (s.tls) {
+    if (s.tls || !s.reloaders.empty()) {
         uv_signal_start(
             &s.sighup,
-            [](uv_signal_t* sig, int) { static_cast<server_state*>(sig->data)->reload_tls(); },
+            [](uv_signal_t* sig, int) {
+                auto* self = static_cast<server_state*>(sig->data);
+                if (self->tls) self->reload_tls();
+                for (const auto& fn : self->reloaders) fn();
+            },
             SIGHUP);
     }
     s.signals_installed = true;
+}
+
+void server::on_reload(std::function<void()> fn) {
+    if (fn) impl_->reloaders.push_back(std::move(fn));
+}
+
+uv_loop_s* server::current_loop() const noexcept {
+    for (const auto& w : impl_->workers) {
+        if (w->mailbox->on_loop_thread()) return w->loop;
+    }
+    return nullptr;
 }
 
 bool server::tls_enabled() const {

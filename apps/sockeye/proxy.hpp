@@ -1,0 +1,80 @@
+// The TCP proxy behind `sockeye serve --proxy HOST:PORT` (a WebSocket in front of a TCP
+// service, as websockify does for VNC), written against the public API like the echo.
+// Each upgrade first connects to the target (an unreachable one is a 502 at the handshake,
+// never an open-then-close); binary messages go to the target as bytes, whatever the target
+// sends comes back as binary messages (one per read, as it arrives); the end of either side
+// is passed on to the other, and each side stops reading while the other is slow.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <sockeye/server.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sockeye::apps {
+
+struct proxy_target {
+    std::string host;  // a name or an IP literal (IPv6 without the brackets)
+    std::uint16_t port = 0;
+    std::string text() const;  // "host:port", "[v6]:port"
+    friend bool operator==(const proxy_target&, const proxy_target&) = default;
+};
+
+// "host:port" or "[v6]:port"; nullopt when it is not one.
+std::optional<proxy_target> parse_target(std::string_view s);
+
+// A --proxy-map file: lines "token: host:port"; blank lines and lines starting with '#'
+// are skipped. Throws std::runtime_error naming the line for anything else.
+std::map<std::string, proxy_target> parse_target_map(std::string_view text);
+
+struct proxy_settings {
+    std::optional<proxy_target> target;  // --proxy: every WebSocket goes there
+    std::string map_file;                // --proxy-map: the token selects the target
+    std::vector<proxy_target> allow;     // --proxy-allow: only these (empty: any)
+    bool text = false;                   // --proxy-text: text messages go through as bytes
+    double connect_timeout = 5;          // seconds for resolving and connecting (then 504)
+    double linger = 5;                   // seconds a target may take its last bytes and EOF
+    std::size_t high_water = 1 << 20;    // stop reading one side while the other holds this
+    std::size_t low_water = 256 << 10;   // ... and resume below this
+    log_level log = log_level::info;
+};
+
+class proxy_app {
+  public:
+    // Throws std::runtime_error for a map that does not load or a target not allowed.
+    explicit proxy_app(proxy_settings s);
+    ~proxy_app();
+    proxy_app(const proxy_app&) = delete;
+    proxy_app& operator=(const proxy_app&) = delete;
+    // The handlers to construct the server with; then attach() before listen() and
+    // handle_signals() (SIGHUP reloads the map).
+    handlers make_handlers();
+    void attach(server& srv);
+
+    struct state;
+
+  private:
+    std::shared_ptr<state> st_;
+};
+
+// The command line of `sockeye serve`'s proxy mode.
+struct proxy_flags {
+    std::string target;
+    std::string map_file;
+    std::vector<std::string> allow;
+    bool text = false;
+    double connect_timeout = 5;
+    bool enabled() const { return !target.empty() || !map_file.empty(); }
+    // The settings for a server with these options; throws std::runtime_error for a
+    // HOST:PORT that is not one.
+    proxy_settings settings(const server_options& o) const;
+};
+void add_proxy_flags(CLI::App& serve, proxy_flags& f);
+
+}  // namespace sockeye::apps

@@ -320,8 +320,6 @@ void client_connection::open_session(std::string subprotocol) {
     session_.emplace(so, static_cast<protocol::session_handler&>(*this));
     if (opts_.trace) {
         trace_ = std::make_unique<tracing>(opts_.trace);
-        const net::output_queue* out = output();
-        trace_->before = trace_->queued = out != nullptr ? out->size() : 0;
         session_->set_observer(&trace_->recorder);
     }
     phase_ = phase::open;
@@ -408,15 +406,7 @@ void client_connection::on_transport_flushed() {
 // What left the output queue since last time, as one write for the trace.
 void client_connection::trace_written() {
     if (!trace_ || phase_ == phase::done) return;
-    const net::output_queue* out = output();
-    if (out == nullptr) return;
-    const std::uint64_t left = trace_->queued - std::min<std::uint64_t>(trace_->queued, out->size());
-    const std::uint64_t ours = left > trace_->before ? left - trace_->before : 0;
-    if (ours > trace_->noted) {
-        const std::uint64_t n = ours - trace_->noted;
-        trace_->noted = ours;
-        trace_->recorder.note_written(n);
-    }
+    if (const net::output_queue* out = output()) trace_->recorder.note_unsent(out->size());
 }
 
 void client_connection::on_transport_closed() {
@@ -618,13 +608,11 @@ void client_connection::on_send(std::span<const std::uint8_t> header,
                                 std::span<const std::uint8_t> payload, bool urgent) {
     net::output_queue* out = output();
     if (out == nullptr) return;
-    const std::size_t size_before = out->size();
     if (urgent) {
         out->append_urgent(header, payload);
     } else {
         out->append(header, payload);
     }
-    if (trace_) trace_->queued += out->size() - size_before;
     note_buffered();
     request_flush();
 }
@@ -632,15 +620,10 @@ void client_connection::on_send(std::span<const std::uint8_t> header,
 // Masked frames are written straight into the output queue (see session_handler).
 std::uint8_t* client_connection::reserve_send(std::size_t n) {
     net::output_queue* out = output();
-    if (out == nullptr) return nullptr;
-    if (trace_) trace_->reserved_at = out->size();
-    return out->grow(n);
+    return out == nullptr ? nullptr : out->grow(n);
 }
 
 void client_connection::commit_send() {
-    if (trace_) {
-        if (const net::output_queue* out = output()) trace_->queued += out->size() - trace_->reserved_at;
-    }
     note_buffered();
     request_flush();
 }

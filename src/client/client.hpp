@@ -208,10 +208,6 @@ class client_connection final : public sockeye::connection,
             : sink(std::move(out)), recorder(sink) {}
         trace_text_sink sink;
         protocol::frame_recorder recorder;
-        std::uint64_t before = 0;  // bytes in the queue when the session opened
-        std::uint64_t queued = 0;  // those plus every byte the session queued since
-        std::uint64_t noted = 0;   // the session's bytes reported written
-        std::size_t reserved_at = 0;
     };
     std::unique_ptr<tracing> trace_;
 };

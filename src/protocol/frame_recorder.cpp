@@ -69,6 +69,11 @@ void frame_recorder::note_written(std::uint64_t n) {
     end_io(s);
 }
 
+void frame_recorder::note_unsent(std::uint64_t unsent) {
+    const std::uint64_t written = out_.offset - std::min(unsent, out_.offset);
+    if (written > out_.io_end) note_written(written - out_.io_end);
+}
+
 void frame_recorder::end_io(side& s) {
     // Inside a long message only its first reads/writes are shown, and those where a shown
     // frame begins or ends.

@@ -91,6 +91,10 @@ class frame_recorder final : public frame_observer {
     void end_read();
     // `n` bytes of this side's output left in one write (in the order they were sent).
     void note_written(std::uint64_t n);
+    // The I/O side's queue holds `unsent` bytes after a flush, this side's frames at its end
+    // (anything queued before them, such as the 101, leaves first): what of the frames left
+    // since the last call is one write.
+    void note_unsent(std::uint64_t unsent);
     // Bytes of the frames sent so far (headers and payloads).
     std::uint64_t bytes_out() const noexcept { return out_.offset; }
 

@@ -35,8 +35,8 @@ void connection_tap::publisher::event(std::string_view kind, Fields add) {
     hub_.publish(tag_, json);
 }
 
-connection_tap::connection_tap(inspector_hub& hub, std::string tag, std::uint64_t queued)
-    : events_(hub, std::move(tag)), not_frames_(queued) {}
+connection_tap::connection_tap(inspector_hub& hub, std::string tag)
+    : events_(hub, std::move(tag)) {}
 
 void connection_tap::opened(std::string_view peer, std::string_view path, std::string_view http,
                             bool deflate) {
@@ -60,16 +60,7 @@ void connection_tap::ended(std::uint16_t code, std::string_view reason) {
     });
 }
 
-void connection_tap::flushed(std::uint64_t buffered) {
-    // Everything queued (the 101 first, then frames) minus what is still buffered has left.
-    const std::uint64_t queued = not_frames_ + recorder_.bytes_out();
-    const std::uint64_t left = buffered < queued ? queued - buffered : 0;
-    const std::uint64_t frames_left = left > not_frames_ ? left - not_frames_ : 0;
-    if (frames_left <= written_) return;
-    const std::uint64_t n = frames_left - written_;
-    written_ = frames_left;
-    recorder_.note_written(n);
-}
+void connection_tap::flushed(std::uint64_t buffered) { recorder_.note_unsent(buffered); }
 
 void connection_tap::queued_framed(std::span<const std::uint8_t> frames) {
     // Server frames are unmasked: the parser reads them without writing to them.

@@ -15,9 +15,7 @@ namespace sockeye::server_detail {
 
 class connection_tap final : public protocol::frame_observer, private protocol::frame_sink {
   public:
-    // `queued`: bytes already in the channel's output that are not WebSocket frames (the
-    // 101), so that writes are counted from the first frame.
-    connection_tap(inspector_hub& hub, std::string tag, std::uint64_t queued);
+    connection_tap(inspector_hub& hub, std::string tag);
 
     void opened(std::string_view peer, std::string_view path, std::string_view http, bool deflate);
     void ended(std::uint16_t code, std::string_view reason);
@@ -75,8 +73,6 @@ class connection_tap final : public protocol::frame_observer, private protocol::
     publisher events_;
     protocol::frame_recorder recorder_{events_};
     protocol::frame_parser framed_{protocol::frame_parser_options{protocol::role::client, 0x7}};
-    std::uint64_t not_frames_;  // bytes queued that are not frames (see the constructor)
-    std::uint64_t written_ = 0;  // of the frames, bytes counted as written so far
 };
 
 }  // namespace sockeye::server_detail

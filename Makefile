@@ -44,7 +44,7 @@ test-tsan: test-deps
 	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS) --target sockeye sockeye_unit_tests ticker
 	cd $(TSAN_DIR) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  SOCKEYE_EXTRA_FLAGS="--threads 2" ctest --output-on-failure -LE heavy \
-	  -R 'integration\.(echo|tls|concurrency|shutdown|timeouts|protocol_errors|deflate|http|http2|inspector|ticker)\.|integration\.pubsub(_cluster)?\.Pubsub(Basics|Limits|ReadOnly|Token|Deflate|Tls|Cluster|ClusterSharded)Test|^Handles|^Topics|^RedisBroker'
+	  -R 'integration\.(echo|tls|concurrency|shutdown|timeouts|protocol_errors|deflate|http|http2|inspector|ticker|exec|proxy)\.|integration\.pubsub(_cluster)?\.Pubsub(Basics|Limits|ReadOnly|Token|Deflate|Tls|Cluster|ClusterSharded)Test|^Handles|^Topics|^RedisBroker'
 
 # Each libFuzzer target for FUZZ_SECONDS, starting from the seed corpus in fuzz/corpus/.
 fuzz: deps

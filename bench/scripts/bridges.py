@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """The bridges against the same bytes without them, alternating rounds, native peers only.
 
+  relay:  byte_pump through tcp_relay (a bare user-space relay) to tcp_echo: the floor of
+          any proxy here;
   proxy:  `sockeye bench stream` (one 1 GiB binary message in 1 MiB frames, every echoed
           byte compared) through `sockeye serve --proxy` to tcp_echo, against byte_pump
           sending the same 1 GiB straight to tcp_echo over TCP;
@@ -213,7 +215,7 @@ def main():
         del args[i:i + 2]
     build = os.path.abspath(args[0])
     rounds = int(args[1]) if len(args) > 1 else 3
-    rows = {k: [] for k in ("proxy", "direct", "exec", "pipe")}
+    rows = {k: [] for k in ("proxy", "direct", "relay", "exec", "pipe")}
     cpu = {"proxy": [], "exec": []}
     rss = {"proxy": [], "exec": []}
     for r in range(rounds):
@@ -228,6 +230,11 @@ def main():
             cpu["proxy"].append(c)
             rss["proxy"].append(m)
             rows["direct"].append(pump(build, "tcp", str(echo.port), str(size)))
+            relay = Process(f"{build}/bench/tcp_relay", "--port", "0", "--target", str(echo.port))
+            try:
+                rows["relay"].append(pump(build, "tcp", str(relay.port), str(size)))
+            finally:
+                relay.stop()
         finally:
             echo.stop()
         server = sockeye_server(build, "--exec", "cat", "--exec-mode", "binary")
@@ -240,12 +247,14 @@ def main():
         rss["exec"].append(m)
         rows["pipe"].append(pump(build, "pipe", str(size), "cat"))
         print(f"round {r + 1}: --proxy {rows['proxy'][-1]:.0f} MiB/s vs direct TCP "
-              f"{rows['direct'][-1]:.0f}; --exec cat {rows['exec'][-1]:.0f} vs pipe "
+              f"{rows['direct'][-1]:.0f}, bare relay {rows['relay'][-1]:.0f}; --exec cat {rows['exec'][-1]:.0f} vs pipe "
               f"{rows['pipe'][-1]:.0f}", flush=True)
     ratio = [p / d for p, d in zip(rows["proxy"], rows["direct"])]
+    rratio = [r / d for r, d in zip(rows["relay"], rows["direct"])]
     eratio = [e / p for e, p in zip(rows["exec"], rows["pipe"])]
     print(f"--proxy: {median_range(rows['proxy'])} MiB/s each way; direct TCP "
-          f"{median_range(rows['direct'])}; ratio {median_range(ratio, '{:.2f}')}; server CPU "
+          f"{median_range(rows['direct'])}; ratio {median_range(ratio, '{:.2f}')} (bare relay "
+          f"{median_range(rows['relay'])}, ratio {median_range(rratio, '{:.2f}')}); server CPU "
           f"{median_range(cpu['proxy'], '{:.2f}')} s per GiB each way; VmHWM max "
           f"{max(rss['proxy']):.0f} MiB")
     print(f"--exec cat: {median_range(rows['exec'])} MiB/s each way; plain pipe "

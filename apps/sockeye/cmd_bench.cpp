@@ -77,7 +77,7 @@ struct bench_options {
     fanout_options fanout;
     bool json = false;
     bool http2 = false;
-    std::size_t streams = 1;  // WebSockets per HTTP/2 connection (pingpong, idle)
+    std::size_t streams = 1;   // WebSockets per HTTP/2 connection (pingpong, idle)
     std::uint64_t beside = 0;  // pingpong --http2: a stream of messages this large beside it
 };
 
@@ -562,9 +562,11 @@ class bench {
         std::string text = line;
         if (beside_) {
             const double mbps = secs > 0 ? static_cast<double>(beside_echoed_) / 1e6 / secs : 0;
-            j.num("beside_message_size", static_cast<double>(o_.beside)).num("beside_mb_per_s", mbps);
+            j.num("beside_message_size", static_cast<double>(o_.beside))
+                .num("beside_mb_per_s", mbps);
             char b[160];
-            std::snprintf(b, sizeof b, "; beside a stream of %llu-byte messages echoed at %.0f MB/s",
+            std::snprintf(b, sizeof b,
+                          "; beside a stream of %llu-byte messages echoed at %.0f MB/s",
                           static_cast<unsigned long long>(o_.beside), mbps);
             text += b;
         }

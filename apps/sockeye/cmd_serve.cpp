@@ -237,6 +237,16 @@ command_runner add_serve_command(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber)
         ->needs(exec_opt);
+    serve->add_option("--exec-flush", st->ex.flush,
+                      "binary mode: stdout goes out as one fragmented message per this many "
+                      "seconds (0: a message per read, as it comes)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber)
+        ->needs(exec_opt);
+    serve->add_option("--exec-flush-size", st->ex.flush_size,
+                      "binary mode: ... or per this many bytes (0: no size bound)")
+        ->capture_default_str()
+        ->needs(exec_opt);
     serve->add_option("--exec-max", st->ex.max_programs,
                       "Programs running at once, 0 = no limit (beyond: 503 at the upgrade)")
         ->capture_default_str()

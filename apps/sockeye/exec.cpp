@@ -183,6 +183,7 @@ struct program {
     uv_process_t proc{};
     uv_pipe_t in{}, out{}, err{};
     uv_timer_t timer{};
+    uv_timer_t flush_timer{};  // --exec-flush: ends the message stdout is streaming into
     uv_check_t check{};
     int handles = 0;  // initialised and not yet closed
     int pid = 0;
@@ -191,13 +192,19 @@ struct program {
     std::int64_t exit_status = 0;
     int term_signal = 0;
     bool in_open = false, out_open = false, err_open = false, timer_open = false,
-         check_open = false;
-    bool out_stopped = false;   // stdout not read: the client's output is over high water
-    bool out_progress = false;  // stdout bytes since the last timer tick (after the exit)
-    bool conn_paused = false;   // the client is not read: stdin's queue is over high water
-    bool closing = false;       // we closed the connection (or it closed itself)
-    enum class stage : std::uint8_t { running, stdin_closed, term_sent, kill_sent } phase =
-        stage::running;
+         check_open = false, flush_open = false;
+    bool in_message = false;        // --exec-flush: a streamed message is open
+    std::size_t message_bytes = 0;  // ... holding this many bytes so far
+    bool out_stopped = false;       // stdout not read: the client's output is over high water
+    bool out_progress = false;      // stdout bytes since the last timer tick (after the exit)
+    bool conn_paused = false;       // the client is not read: stdin's queue is over high water
+    bool closing = false;           // we closed the connection (or it closed itself)
+    enum class stage : std::uint8_t {
+        running,
+        stdin_closed,
+        term_sent,
+        kill_sent
+    } phase = stage::running;
     std::size_t in_queued = 0;  // bytes handed to uv_write, not yet written
     std::string line;           // lines mode: the stdout line so far
     std::string err_line;       // the stderr line so far
@@ -240,6 +247,12 @@ struct program {
         check.data = this;
         handles += 2;
         timer_open = check_open = true;
+        if (fragmenting()) {
+            uv_timer_init(loop, &flush_timer);
+            flush_timer.data = this;
+            ++handles;
+            flush_open = true;
+        }
 
         std::vector<char*> args;
         for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -290,8 +303,9 @@ struct program {
     void write_in(std::span<const std::uint8_t> data) {
         if (!in_open || data.empty()) return;
         if (in_queued == 0) {
-            uv_buf_t b = uv_buf_init(reinterpret_cast<char*>(const_cast<std::uint8_t*>(data.data())),
-                                     static_cast<unsigned>(data.size()));
+            uv_buf_t b =
+                uv_buf_init(reinterpret_cast<char*>(const_cast<std::uint8_t*>(data.data())),
+                            static_cast<unsigned>(data.size()));
             const int n = uv_try_write(stream(&in), &b, 1);
             if (n >= 0) {
                 data = data.subspan(static_cast<std::size_t>(n));
@@ -376,8 +390,8 @@ struct program {
     static void on_stdout(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         auto* p = of(reinterpret_cast<uv_handle_t*>(s));
         if (n > 0) {
-            p->output({reinterpret_cast<const std::uint8_t*>(buf->base),
-                       static_cast<std::size_t>(n)});
+            p->output(
+                {reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n)});
         } else if (n < 0) {
             p->stdout_ended();
         }
@@ -388,12 +402,54 @@ struct program {
     void output(std::span<const std::uint8_t> data) {
         out_progress = true;
         if (!can_send()) return;  // the connection is gone or going: drained and dropped
-        if (st->s.mode == exec_mode::binary) {
+        if (fragmenting()) {
+            stream_out(data);
+        } else if (st->s.mode == exec_mode::binary) {
             conn->send(message_type::binary, data);
         } else {
             split_lines(data);
         }
         if (can_send() && conn->buffered_amount() > st->high) stop_stdout();
+    }
+
+    bool fragmenting() const {
+        return st->s.mode == exec_mode::binary && (st->s.flush > 0 || st->s.flush_size > 0);
+    }
+
+    // Each read is a fragment of the open message; the message ends at flush_size bytes
+    // exactly (a read may end one and begin the next) or when the flush timer fires.
+    void stream_out(std::span<const std::uint8_t> data) {
+        while (!data.empty() && can_send()) {
+            if (!in_message) {
+                if (!conn->begin_message(message_type::binary)) return;
+                in_message = true;
+                message_bytes = 0;
+                if (st->s.flush > 0)
+                    uv_timer_start(&flush_timer, on_flush,
+                                   std::max<std::uint64_t>(to_ms(st->s.flush), 1), 0);
+            }
+            std::size_t take = data.size();
+            const std::size_t cap = st->s.flush_size;
+            if (cap != 0) take = std::min(take, cap - message_bytes);
+            message_bytes += take;
+            const bool fin = cap != 0 && message_bytes == cap;
+            conn->write_message(data.first(take), fin);
+            if (fin) {
+                in_message = false;
+                uv_timer_stop(&flush_timer);
+            }
+            data = data.subspan(take);
+        }
+    }
+
+    static void on_flush(uv_timer_t* t) { of(reinterpret_cast<uv_handle_t*>(t))->end_message(); }
+
+    // Ends the open message with an empty final fragment (RFC 6455 5.4 allows it).
+    void end_message() {
+        if (!in_message) return;
+        in_message = false;
+        if (flush_open) uv_timer_stop(&flush_timer);
+        if (can_send()) conn->write_message({}, true);
     }
 
     void split_lines(std::span<const std::uint8_t> data) {
@@ -403,8 +459,8 @@ struct program {
             const std::string_view part = rest.substr(0, nl);
             if (line.size() + part.size() > st->line_limit) {
                 line.clear();
-                close_connection(1009, "line longer than " + std::to_string(st->line_limit) +
-                                           " bytes");
+                close_connection(1009,
+                                 "line longer than " + std::to_string(st->line_limit) + " bytes");
                 return;
             }
             if (nl == std::string_view::npos) {
@@ -423,8 +479,8 @@ struct program {
     }
 
     void send_line(std::string_view text) {
-        const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(text.data()),
-                                                  text.size());
+        const std::span<const std::uint8_t> bytes(
+            reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
         conn->send(valid_utf8(text) ? message_type::text : message_type::binary, bytes);
     }
 
@@ -450,6 +506,7 @@ struct program {
 
     void stdout_ended() {
         if (!out_open) return;
+        end_message();
         if (can_send() && !line.empty()) send_line(line);
         line.clear();
         out_open = false;
@@ -590,6 +647,7 @@ struct program {
     }
 
     void close_connection(std::uint16_t code, const std::string& reason) {
+        end_message();
         if (!can_send()) return;
         closing = true;
         conn->close(code, reason);
@@ -599,6 +657,7 @@ struct program {
     // From the connection's on_close: it is gone.
     void connection_ended() {
         conn = nullptr;
+        end_message();
         closing = true;
         conn_paused = false;
         if (exited) {
@@ -627,6 +686,10 @@ struct program {
             check_open = false;
             uv_close(as_handle(&check), on_closed);
         }
+        if (flush_open) {
+            flush_open = false;
+            uv_close(as_handle(&flush_timer), on_closed);
+        }
     }
 
     static void on_closed(uv_handle_t* h) {
@@ -653,8 +716,7 @@ program* program_of(connection& c) {
 
 std::vector<std::string> exec_base_environment(const std::vector<std::string>& extra) {
     std::vector<std::string> env;
-    static constexpr std::string_view kept[] = {"PATH", "HOME",   "LANG",
-                                                "LANGUAGE", "TZ", "TMPDIR"};
+    static constexpr std::string_view kept[] = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"};
     for (char** e = environ; e && *e; ++e) {
         const std::string_view entry(*e);
         const std::size_t eq = entry.find('=');
@@ -665,7 +727,8 @@ std::vector<std::string> exec_base_environment(const std::vector<std::string>& e
             set_env(env, name, entry.substr(eq + 1));
         }
     }
-    if (std::none_of(env.begin(), env.end(), [](const std::string& e) { return e.starts_with("PATH="); })) {
+    if (std::none_of(env.begin(), env.end(),
+                     [](const std::string& e) { return e.starts_with("PATH="); })) {
         set_env(env, "PATH", "/usr/local/bin:/usr/bin:/bin");
     }
     for (const auto& x : extra) {

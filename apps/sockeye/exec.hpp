@@ -33,8 +33,13 @@ struct exec_settings {
     std::vector<std::string> argv;  // the program and its arguments
     std::string dir;                // working directory; empty = the server's
     exec_mode mode = exec_mode::lines;
-    double grace = 2;               // seconds: stdin closed → SIGTERM → SIGKILL
-    std::size_t max_programs = 0;   // running at once, on all loops; 0 = no limit (503 beyond)
+    double grace = 2;              // seconds: stdin closed → SIGTERM → SIGKILL
+    std::size_t max_programs = 0;  // running at once, on all loops; 0 = no limit (503 beyond)
+    // Binary mode: stdout reads become the fragments of one message that ends after
+    // `flush` seconds or `flush_size` bytes (whichever first; 0 = not by that). Both 0:
+    // one message per read.
+    double flush = 0;
+    std::size_t flush_size = 0;
     // Extra environment: "NAME=VALUE", or "NAME" for the server's own value (if set).
     std::vector<std::string> env;
 };

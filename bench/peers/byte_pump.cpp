@@ -48,7 +48,9 @@ std::vector<std::uint8_t> make_pattern() {
     return t;
 }
 
-void non_blocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+void non_blocking(int fd) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
 
 double cpu_seconds() {
     rusage ru{};
@@ -66,7 +68,8 @@ int fail(const char* what) {
 
 int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
-    if (argc < 4) return fail("usage: byte_pump tcp PORT BYTES | byte_pump pipe BYTES PROGRAM ARGS");
+    if (argc < 4)
+        return fail("usage: byte_pump tcp PORT BYTES | byte_pump pipe BYTES PROGRAM ARGS");
     const bool tcp = std::strcmp(argv[1], "tcp") == 0;
     const std::uint64_t total = std::strtoull(argv[tcp ? 3 : 2], nullptr, 10);
     int out_fd = -1, in_fd = -1;  // we write to out_fd and read from in_fd

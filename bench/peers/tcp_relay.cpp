@@ -49,8 +49,8 @@ std::unordered_map<int, pair*> by_fd;
 void rearm(pair& p) {
     for (int fd : {p.up.from, p.down.from}) {
         std::uint32_t ev = 0;
-        pipe_half& in = fd == p.up.from ? p.up : p.down;    // reads from fd
-        pipe_half& out = fd == p.up.from ? p.down : p.up;   // writes to fd
+        pipe_half& in = fd == p.up.from ? p.up : p.down;   // reads from fd
+        pipe_half& out = fd == p.up.from ? p.down : p.up;  // writes to fd
         if (!in.eof && in.start == in.end) ev |= EPOLLIN;
         if (out.start < out.end) ev |= EPOLLOUT;
         epoll_event e{};

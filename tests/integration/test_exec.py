@@ -267,6 +267,61 @@ class ExecBinaryModeTest(ExecTestCase):
         self.assertEqual(ws.expect_close()[0], 1000)
 
 
+def recv_fragments(ws: RawWebSocket) -> list[tuple[int, bytes]]:
+    """The frames of the next data message as (opcode, payload), pongs answered; a close
+    instead of a message fails."""
+    frames = []
+    while True:
+        fin, rsv, op, length, key = ws.recv_frame_header()
+        payload = ws.read_exact(length)
+        if op == OP_PING:
+            ws.send_frame(OP_PONG, payload)
+            continue
+        if op == OP_CLOSE:
+            raise AssertionError(f"close {parse_close(payload)} after frames {frames}")
+        frames.append((op, payload))
+        if fin:
+            return frames
+
+
+class ExecFlushTest(ExecTestCase):
+    """--exec-flush / --exec-flush-size: stdout as fragmented messages of a bounded size or
+    time, instead of one message per read."""
+
+    def assert_message(self, frames, want: bytes):
+        self.assertEqual(frames[0][0], OP_BINARY)
+        self.assertTrue(all(op == 0 for op, _ in frames[1:]), frames)
+        self.assertEqual(b"".join(p for _, p in frames), want)
+
+    def test_size_cuts_messages_exactly_and_eof_ends_the_last(self):
+        program = shlex.join([PY, "-c", "import sys; sys.stdout.write('z' * 2500)"])
+        server = self.exec_server(program, "--exec-mode", "binary", "--exec-flush-size", "1000")
+        ws = self.ws(server)
+        self.assert_message(recv_fragments(ws), b"z" * 1000)
+        self.assert_message(recv_fragments(ws), b"z" * 1000)
+        last = recv_fragments(ws)
+        self.assert_message(last, b"z" * 500)
+        self.assertEqual(last[-1], (0, b""), "the end of output ends the message")
+        self.assertEqual(ws.expect_close()[0], 1000)
+
+    def test_interval_gathers_reads_into_one_message(self):
+        program = shlex.join([PY, "-c", "import sys, time\n"
+                              "for piece, pause in (('a', 0.1), ('b', 0.8), ('c', 0)):\n"
+                              "    sys.stdout.write(piece); sys.stdout.flush(); "
+                              "time.sleep(pause)"])
+        server = self.exec_server(program, "--exec-mode", "binary", "--exec-flush", "0.4")
+        ws = self.ws(server)
+        t0 = time.monotonic()
+        first = recv_fragments(ws)
+        waited = time.monotonic() - t0
+        self.assert_message(first, b"ab")
+        self.assertGreaterEqual(len(first), 2, "each read is a fragment as it comes")
+        self.assertEqual(first[-1], (0, b""), "the timer ends the message")
+        self.assertGreater(waited, 0.3, "the message stays open for the interval")
+        self.assert_message(recv_fragments(ws), b"c")
+        self.assertEqual(ws.expect_close()[0], 1000)
+
+
 class ExecExitTest(ExecTestCase):
     def test_output_then_exit_status(self):
         server = self.exec_server("sh -c 'echo hi; exit 3'")

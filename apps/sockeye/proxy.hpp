@@ -1,5 +1,6 @@
 // The TCP proxy behind `sockeye serve --proxy HOST:PORT` (a WebSocket in front of a TCP
-// service, as websockify does for VNC), written against the public API like the echo.
+// service, as websockify does for VNC), written against the public API like the echo
+// (with --proxy-tls, and the project's TLS engine: proxy_tls.hpp).
 // Each upgrade first connects to the target, with --proxy-tls through a verified TLS
 // handshake (an unreachable one, or a certificate that fails, is a 502 at the handshake,
 // never an open-then-close); binary messages go to the target as bytes, whatever the target

@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "proxy_tls.hpp"
+
 namespace sockeye::apps {
 
 namespace {
@@ -45,7 +47,8 @@ const char* level_name(log_level l) {
 }
 
 // One log record in the server's format (UTC time, level, text) on stderr. The text holds
-// targets from the operator's configuration and libuv's error names, never peer bytes.
+// targets from the operator's configuration and libuv's and OpenSSL's error texts, never
+// peer bytes.
 void say(log_level threshold, log_level level, const char* fmt, ...) {
     if (level < threshold || threshold == log_level::off) return;
     char message[512];
@@ -168,6 +171,7 @@ struct backend;
 
 struct proxy_app::state {
     proxy_settings s;
+    std::shared_ptr<net::tls_context> tls;  // with --proxy-tls: one for every backend
     server* srv = nullptr;
     mutable std::mutex mutex;  // the map (replaced by reloads) and `live`, across loops
     std::shared_ptr<const target_map> map;
@@ -210,12 +214,13 @@ struct proxy_app::state {
 
 namespace {
 
-// The TCP connection to the target behind one WebSocket. It is made in the upgrade hook,
-// handed to the WebSocket as its state (a backend_ref), and outlives it: after the
-// WebSocket ends it still writes what the client sent, shuts its side down and waits (up to
-// `linger`) for the target's EOF, so that nothing the target sent makes us reset the
-// connection. It is freed when its handles are closed and nothing refers to it.
-struct backend {
+// The TCP connection to the target behind one WebSocket. It is made in the upgrade hook
+// (with --proxy-tls, the TLS handshake too), handed to the WebSocket as its state (a
+// backend_ref), and outlives it: after the WebSocket ends it still writes what the client
+// sent, shuts its side down (close_notify first, with TLS) and waits (up to `linger`) for
+// the target's EOF, so that nothing the target sent makes us reset the connection. It is
+// freed when its handles are closed and nothing refers to it.
+struct backend final : backend_tls::wire {
     enum class phase : std::uint8_t { connecting, ready, open, detached, closing };
 
     std::shared_ptr<proxy_app::state> app;
@@ -228,7 +233,8 @@ struct backend {
     uv_getaddrinfo_t resolver{};
     uv_connect_t connect_req{};
     uv_shutdown_t shutdown_req{};
-    std::size_t queued = 0;  // bytes handed to uv_write and not written yet
+    std::unique_ptr<backend_tls> tls;  // with --proxy-tls, from the TCP connect on
+    std::size_t queued = 0;            // bytes handed to uv_write and not written yet
     int open_handles = 0;
     phase ph = phase::connecting;
     bool resolving = false;
@@ -241,6 +247,9 @@ struct backend {
     bool refusing = false;       // a message was refused (text): nothing more goes through
 
     const proxy_settings& cfg() const { return app->s; }
+    // For the TLS layer: its ciphertext onto the socket, its plaintext to the client.
+    bool to_socket(std::span<const std::uint8_t> cipher) override;
+    void to_client(std::span<const std::uint8_t> plain) override;
 };
 
 struct pending_write {
@@ -301,17 +310,30 @@ struct backend_ref {
 
 void start_reading(backend* b);
 
-// The target failed (a reset, a write error): the client gets 1011 with the reason.
-void backend_failed(backend* b, int error) {
+// The target failed (a reset, a write error, a TLS error): the client gets 1011 with the
+// reason, or a 502 while its upgrade still waits.
+void backend_failed(backend* b, const std::string& why) {
     say(b->cfg().log, log_level::info, "proxy peer=%s target=%s: %s", b->peer.c_str(),
-        b->target.text().c_str(), uv_strerror(error));
-    if (b->conn) b->conn->close(1011, std::string("backend error: ") + uv_strerror(error));
+        b->target.text().c_str(), why.c_str());
+    if (b->reply) {
+        refuse_upgrade(b, 502, ("cannot reach the backend: " + why + "\n").c_str());
+        return;
+    }
+    if (b->conn) b->conn->close(1011, "backend error: " + why);
     close_all(b);
+}
+
+void backend_failed(backend* b, int error) {
+    backend_failed(b, std::string(uv_strerror(error)));
 }
 
 void shutdown_backend(backend* b) {
     if (b->shut || b->ph == backend::phase::closing) return;
     b->shut = true;
+    if (b->tls) {
+        b->tls->close();  // close_notify first: the shutdown waits behind its write
+        if (b->ph == backend::phase::closing) return;
+    }
     b->shutdown_req.data = b;
     const int e = uv_shutdown(&b->shutdown_req, reinterpret_cast<uv_stream_t*>(&b->tcp),
                               [](uv_shutdown_t* req, int status) {
@@ -328,6 +350,7 @@ void detach(backend* b) {
     b->referenced = false;
     b->conn = nullptr;
     b->client_paused = false;
+    b->stalled = false;  // no client left to wait for
     if (b->ph != backend::phase::closing && loop_gone(b)) b->ph = backend::phase::closing;
     if (b->ph == backend::phase::closing) {
         maybe_free(b);
@@ -347,50 +370,113 @@ backend_ref::~backend_ref() {
 
 // ---- the target to the client
 
-void on_backend_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-    auto* b = static_cast<backend*>(stream->data);
-    if (nread == 0) return;
+// The largest read from the target, and so the largest message it becomes.
+constexpr std::size_t read_size = 256 * 1024;
+
+void stop_reading(backend* b) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&b->tcp));
+    b->reading = false;
+}
+
+// Bytes from the target (decrypted, with TLS).
+void deliver(backend* b, std::span<const std::uint8_t> bytes) {
+    if (b->ph != backend::phase::open) return;  // detached: only the EOF matters now
+    // One read, one message: as it arrived, neither gathered nor cut.
+    b->conn->send(message_type::binary, bytes);
+    if (b->conn->buffered_amount() > b->cfg().high_water) {
+        stop_reading(b);  // until on_drain
+        b->stalled = true;
+    }
+}
+
+// The target's side ended: UV_EOF (or close_notify) when it ended in order.
+void backend_ended(backend* b, int error) {
     if (b->ph != backend::phase::open) {
-        // Detached: the WebSocket is gone, only the EOF matters now.
-        if (nread < 0) {
-            b->eof = true;
-            if (b->shut || nread != UV_EOF) close_all(b);
-        }
+        b->eof = true;
+        if (b->shut || error != UV_EOF) close_all(b);
         return;
     }
-    if (nread > 0) {
-        // One read, one message: as it arrived, neither gathered nor cut.
-        const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(buf->base),
-                                                  static_cast<std::size_t>(nread));
-        b->conn->send(message_type::binary, bytes);
-        if (b->conn->buffered_amount() > b->cfg().high_water) {
-            uv_read_stop(stream);  // until on_drain
-            b->reading = false;
-            b->stalled = true;
-        }
-        return;
-    }
-    if (nread == UV_EOF) {
+    if (error == UV_EOF) {
         // The close goes behind every message already queued.
         b->eof = true;
-        uv_read_stop(stream);
-        b->reading = false;
+        stop_reading(b);
         b->conn->close(1000, "the backend closed the connection");
         return;
     }
-    backend_failed(b, static_cast<int>(nread));
+    backend_failed(b, error);
 }
 
-void start_reading(backend* b) {
-    if (b->reading || b->eof || b->ph == backend::phase::closing) return;
+void backend::to_client(std::span<const std::uint8_t> plain) {
+    deliver(this, plain);
+}
+
+// Ciphertext from the target after the handshake (or none: what waited inside).
+void receive_tls(backend* b, std::span<const std::uint8_t> cipher) {
+    const auto got = b->tls->receive(cipher);
+    if (b->ph == backend::phase::closing) return;
+    if (got == backend_tls::status::closed) {
+        backend_ended(b, UV_EOF);
+    } else if (got == backend_tls::status::failed) {
+        backend_failed(b, "TLS: " + b->tls->failure());
+    }
+}
+
+void backend_ready(backend* b);
+
+// The TLS handshake fell through: the client gets 502 with the reason.
+void refuse_tls(backend* b, const std::string& why) {
+    say(b->cfg().log, log_level::warn, "proxy peer=%s target=%s: TLS handshake failed: %s",
+        b->peer.c_str(), b->target.text().c_str(), why.c_str());
+    refuse_upgrade(b, 502, ("backend TLS handshake failed: " + why + "\n").c_str());
+}
+
+void handshake_read(backend* b, ssize_t nread, const uv_buf_t* buf) {
+    if (nread < 0) {
+        const std::string known = b->tls->failure();
+        refuse_tls(b, !known.empty()    ? known
+                      : nread == UV_EOF ? std::string("the backend closed the connection")
+                                        : std::string(uv_strerror(static_cast<int>(nread))));
+        return;
+    }
+    const auto step = b->tls->handshake(std::span<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(nread)));
+    if (b->ph == backend::phase::closing) return;
+    if (step == backend_tls::step::failed) {
+        refuse_tls(b, b->tls->failure());
+    } else if (step == backend_tls::step::done) {
+        stop_reading(b);  // until the WebSocket is open (on_open)
+        backend_ready(b);
+    }
+}
+
+void on_backend_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* b = static_cast<backend*>(stream->data);
+    if (nread == 0) return;
+    if (b->ph == backend::phase::connecting) {
+        handshake_read(b, nread, buf);  // only TLS reads before the upgrade is accepted
+        return;
+    }
+    if (nread < 0) {
+        backend_ended(b, static_cast<int>(nread));
+        return;
+    }
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                              static_cast<std::size_t>(nread));
+    if (b->tls) {
+        receive_tls(b, bytes);
+    } else {
+        deliver(b, bytes);
+    }
+}
+
+void read_socket(backend* b) {
     const int e = uv_read_start(
         reinterpret_cast<uv_stream_t*>(&b->tcp),
         [](uv_handle_t*, std::size_t, uv_buf_t* buf) {
-            // Each read is sent (copied into the client's queue) before the next one, so
-            // one buffer per loop thread serves every backend on it.
-            constexpr std::size_t size = 256 * 1024;
-            static thread_local std::unique_ptr<char[]> space(new char[size]);
-            *buf = uv_buf_init(space.get(), size);
+            // Each read is sent (or decrypted) before the next one, so one buffer per loop
+            // thread serves every backend on it.
+            static thread_local std::unique_ptr<char[]> space(new char[read_size]);
+            *buf = uv_buf_init(space.get(), read_size);
         },
         on_backend_read);
     if (e != 0) {
@@ -398,6 +484,16 @@ void start_reading(backend* b) {
         return;
     }
     b->reading = true;
+}
+
+void start_reading(backend* b) {
+    if (b->reading || b->eof || b->ph == backend::phase::closing) return;
+    if (b->tls) {
+        // What came right behind the handshake waited inside until the WebSocket opened.
+        receive_tls(b, {});
+        if (b->eof || b->stalled || b->ph == backend::phase::closing) return;
+    }
+    read_socket(b);
 }
 
 // ---- the client to the target
@@ -419,8 +515,9 @@ void on_backend_written(uv_write_t* req, int status) {
     if (b->ph == backend::phase::detached && b->queued == 0) shutdown_backend(b);
 }
 
-void write_to_backend(backend* b, std::span<const std::uint8_t> data) {
-    if (data.empty() || b->ph != backend::phase::open) return;
+// Bytes for the target's socket (ciphertext, with TLS), behind what is queued.
+void write_socket(backend* b, std::span<const std::uint8_t> data) {
+    if (data.empty() || b->ph == backend::phase::closing) return;
     auto* stream = reinterpret_cast<uv_stream_t*>(&b->tcp);
     if (b->queued == 0) {
         uv_buf_t direct =
@@ -448,7 +545,22 @@ void write_to_backend(backend* b, std::span<const std::uint8_t> data) {
         return;
     }
     b->queued += w->len;
-    if (b->queued > b->cfg().high_water && !b->client_paused && b->conn) {
+}
+
+bool backend::to_socket(std::span<const std::uint8_t> cipher) {
+    write_socket(this, cipher);
+    return ph != phase::closing;
+}
+
+void write_to_backend(backend* b, std::span<const std::uint8_t> data) {
+    if (data.empty() || b->ph != backend::phase::open) return;
+    if (!b->tls) {
+        write_socket(b, data);
+    } else if (!b->tls->send(data) && b->ph != backend::phase::closing) {
+        backend_failed(b, "TLS: " + b->tls->failure());
+    }
+    if (b->ph == backend::phase::open && b->queued > b->cfg().high_water && !b->client_paused &&
+        b->conn) {
         b->client_paused = true;
         b->conn->pause();  // until the target has taken most of it
     }
@@ -456,11 +568,43 @@ void write_to_backend(backend* b, std::span<const std::uint8_t> data) {
 
 // ---- connecting, in the upgrade hook
 
+// Connected (with TLS: the handshake done): the upgrade is accepted.
+void backend_ready(backend* b) {
+    uv_timer_stop(&b->timer);
+    if (!b->reply || !b->reply->pending()) {  // the client left, or the handshake timed out
+        b->reply.reset();
+        close_all(b);
+        return;
+    }
+    b->ph = backend::phase::ready;
+    accept_options a;
+    a.state = app_state::make<backend_ref>(b);
+    upgrade_reply reply = std::move(*b->reply);
+    b->reply.reset();
+    // Refused (the client left just now): the state, and with it the backend_ref, is
+    // already gone, which shut the connection down.
+    reply.accept(std::move(a));
+}
+
+// The ClientHello goes out; the answer comes to handshake_read, under the connect deadline.
+void start_tls(backend* b) {
+    try {
+        b->tls = std::make_unique<backend_tls>(*b->app->tls, b->target.host, *b);
+    } catch (const std::exception& e) {
+        refuse_tls(b, e.what());
+        return;
+    }
+    if (b->tls->begin() == backend_tls::step::failed) {
+        if (b->ph != backend::phase::closing) refuse_tls(b, b->tls->failure());
+        return;
+    }
+    read_socket(b);
+}
+
 void on_connected(uv_connect_t* req, int status) {
     if (status == UV_ECANCELED) return;
     auto* b = static_cast<backend*>(req->data);
     if (b->ph != backend::phase::connecting) return;
-    uv_timer_stop(&b->timer);
     if (!b->reply || !b->reply->pending()) {  // the client left, or the handshake timed out
         b->reply.reset();
         close_all(b);
@@ -475,14 +619,11 @@ void on_connected(uv_connect_t* req, int status) {
         return;
     }
     uv_tcp_nodelay(&b->tcp, 1);
-    b->ph = backend::phase::ready;
-    accept_options a;
-    a.state = app_state::make<backend_ref>(b);
-    upgrade_reply reply = std::move(*b->reply);
-    b->reply.reset();
-    // Refused (the client left just now): the state, and with it the backend_ref, is
-    // already gone, which shut the connection down.
-    reply.accept(std::move(a));
+    if (b->app->tls) {
+        start_tls(b);
+    } else {
+        backend_ready(b);
+    }
 }
 
 void connect_to(backend* b, const sockaddr* addr) {
@@ -504,8 +645,9 @@ void start_backend(backend* b, uv_loop_t* loop) {
         &b->timer,
         [](uv_timer_t* t) {
             auto* self = static_cast<backend*>(t->data);
-            say(self->cfg().log, log_level::warn, "proxy target=%s: no connection within %.1fs",
-                self->target.text().c_str(), self->cfg().connect_timeout);
+            say(self->cfg().log, log_level::warn, "proxy target=%s: no %s within %.1fs",
+                self->target.text().c_str(), self->tls ? "TLS handshake" : "connection",
+                self->cfg().connect_timeout);
             refuse_upgrade(self, 504, "the backend did not answer in time\n");
         },
         std::max<std::uint64_t>(to_ms(b->cfg().connect_timeout), 1), 0);
@@ -571,6 +713,7 @@ proxy_app::proxy_app(proxy_settings s) : st_(std::make_shared<state>()) {
         throw std::runtime_error("--proxy " + st_->s.target->text() + " is not in --proxy-allow");
     }
     if (!st_->s.map_file.empty()) st_->install(load_map_file(st_->s.map_file));
+    if (st_->s.tls) st_->tls = backend_tls_context(st_->s.cafile);
 }
 
 proxy_app::~proxy_app() {
@@ -678,6 +821,8 @@ proxy_settings proxy_flags::settings(const server_options& o) const {
     s.map_file = map_file;
     for (const auto& a : allow) s.allow.push_back(parse("--proxy-allow", a));
     s.text = text;
+    s.tls = tls;
+    s.cafile = cafile;
     s.connect_timeout = connect_timeout;
     s.linger = o.close_timeout;
     s.high_water = o.high_water_mark;
@@ -700,9 +845,19 @@ void add_proxy_flags(CLI::App& serve, proxy_flags& f) {
         "Only these HOST:PORT may be reached through --proxy/--proxy-map (repeatable)");
     serve.add_flag("--proxy-text", f.text,
                    "Pass text messages to the service as bytes too (default: close 1003)");
+    auto* tls = serve.add_flag("--proxy-tls", f.tls,
+                               "Speak TLS to the service, verifying that its certificate names "
+                               "the target (against the system store, or --proxy-cacert)");
+    serve
+        .add_option("--proxy-cacert", f.cafile,
+                    "With --proxy-tls: verify the service's certificate against these CA "
+                    "certificates (PEM) instead of the system store")
+        ->check(CLI::ExistingFile)
+        ->needs(tls);
     serve
         .add_option("--proxy-connect-timeout", f.connect_timeout,
-                    "Seconds to resolve and connect to the service before answering 504")
+                    "Seconds to resolve, connect (and with --proxy-tls, finish the TLS "
+                    "handshake) before answering 504")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
 }

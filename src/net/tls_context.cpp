@@ -101,33 +101,51 @@ std::shared_ptr<tls_context> tls_context::create_server(const tls_settings& s, b
     return result;
 }
 
-std::shared_ptr<tls_context> tls_context::create_client(const std::string& cafile,
-                                                       bool insecure, bool http2) {
+namespace {
+
+// The client SSL_CTX both client factories share; `alpn` is a wire-format protocol list, or
+// null to offer none.
+SSL_CTX* new_client_ctx(const std::string& cafile, bool insecure, const unsigned char* alpn,
+                        unsigned int alpn_len) {
     ERR_clear_error();
     SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == nullptr) throw std::runtime_error("TLS: " + openssl_errors());
-    std::shared_ptr<tls_context> result(new tls_context(ctx));
+    auto fail = [ctx](const std::string& what) {
+        std::string message = what + openssl_errors();  // before the free touches the queue
+        SSL_CTX_free(ctx);
+        throw std::runtime_error(message);
+    };
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_verify(ctx, insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, nullptr);
     if (!insecure) {
         if (!cafile.empty()) {
             if (SSL_CTX_load_verify_locations(ctx, cafile.c_str(), nullptr) != 1) {
-                throw std::runtime_error("TLS: cannot load CA certificates from " + cafile +
-                                         ": " + openssl_errors());
+                fail("TLS: cannot load CA certificates from " + cafile + ": ");
             }
         } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-            throw std::runtime_error("TLS: cannot load the system CA store: " +
-                                     openssl_errors());
+            fail("TLS: cannot load the system CA store: ");
         }
     }
+    if (alpn != nullptr && SSL_CTX_set_alpn_protos(ctx, alpn, alpn_len) != 0) {  // 0: success
+        fail("TLS: cannot set ALPN: ");
+    }
+    return ctx;
+}
+
+}  // namespace
+
+std::shared_ptr<tls_context> tls_context::create_client(const std::string& cafile, bool insecure,
+                                                        bool http2) {
     // Servers that route on ALPN (or insist on it) see that HTTP/1.1 (or h2) follows.
     const unsigned char* alpn = http2 ? alpn_h2_http11 : alpn_http11;
     const unsigned int alpn_len = http2 ? sizeof alpn_h2_http11 : sizeof alpn_http11;
-    if (SSL_CTX_set_alpn_protos(ctx, alpn, alpn_len) != 0) {  // 0 means success here
-        throw std::runtime_error("TLS: cannot set ALPN: " + openssl_errors());
-    }
-    return result;
+    return std::shared_ptr<tls_context>(
+        new tls_context(new_client_ctx(cafile, insecure, alpn, alpn_len)));
+}
+
+std::shared_ptr<tls_context> tls_context::create_stream_client(const std::string& cafile) {
+    return std::shared_ptr<tls_context>(new tls_context(new_client_ctx(cafile, false, nullptr, 0)));
 }
 
 tls_context::~tls_context() {

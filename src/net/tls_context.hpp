@@ -1,5 +1,5 @@
-// A TLS configuration (OpenSSL SSL_CTX), server or client side, with secure defaults: TLS 1.2 and 1.3
-// only, OpenSSL's default cipher lists unless given, ALPN "h2" (when HTTP/2 is on) then
+// A TLS configuration (OpenSSL SSL_CTX), server or client side, with secure defaults: TLS 1.2
+// and 1.3 only, OpenSSL's default cipher lists unless given, ALPN "h2" (when HTTP/2 is on) then
 // "http/1.1", no renegotiation,
 // session tickets on. Connections hold their own reference to the SSL_CTX they started
 // with, so a reload (SIGHUP) can swap in a new context without touching them.
@@ -31,6 +31,10 @@ class tls_context {
     // only). Throws std::runtime_error.
     static std::shared_ptr<tls_context> create_client(const std::string& cafile, bool insecure,
                                                       bool http2 = false);
+    // Client side for a byte stream that is not HTTP (a TCP service behind the proxy): as
+    // create_client, always verifying, but offering no ALPN, since any protocol named there
+    // would be one the stream does not speak. Throws std::runtime_error.
+    static std::shared_ptr<tls_context> create_stream_client(const std::string& cafile);
 
     ~tls_context();
     tls_context(const tls_context&) = delete;

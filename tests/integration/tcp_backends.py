@@ -2,7 +2,7 @@
 
 - ``echo``: an asyncio echo server in its own process (``python3 tcp_backends.py echo``
   prints ``port N`` and serves until killed), so that the test process's GIL is not in the
-  way of gigabytes both ways.
+  way of gigabytes both ways; ``echo CERT KEY`` speaks TLS.
 - ``LineService``: a line protocol in a thread of the test process, which records what
   each connection saw (its bytes, its EOF) for the tests to look at. It greets with
   ``HELLO <name>``; ``QUIT`` answers ``BYE`` and closes; ``RESET`` resets the connection;
@@ -10,6 +10,12 @@
 - ``FloodService``: writes to every connection as fast as the connection takes it,
   counting the bytes the kernel took.
 - ``SinkService``: accepts and never reads.
+- ``TlsService``: TLS (Python's ``ssl``) on a port of the address ``localhost`` resolves
+  to first, with the given certificate. ``echo`` sends back what it gets; ``bye`` sends
+  ``BYE`` and close_notify at once (``bye-eof``: then a bare EOF); ``flood`` writes as fast as the connection takes it
+  (counting in ``sent``); ``sink`` never reads; ``silent`` accepts TCP and never answers
+  the ClientHello. Each connection's record holds the SNI name, the ALPN protocol, the
+  handshake's error, and whether its end was a close_notify or a bare EOF.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -161,11 +168,106 @@ class SinkService(_Service):
             time.sleep(0.1)
 
 
+class TlsService(_Service):
+    def __init__(self, cert: str, key: str, mode: str = "echo"):
+        self.mode = mode
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        # Python's default reads a bare EOF as a close_notify: tell them apart.
+        self.ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
+        # Offered by the server so that a client offering http/1.1 would get it back.
+        self.ctx.set_alpn_protocols(["http/1.1"])
+        self.ctx.sni_callback = self._sni
+        self._names: dict[int, str | None] = {}
+        # The proxy resolves `localhost` and takes the first address: listen there.
+        family, _, _, _, addr = socket.getaddrinfo("localhost", 0, socket.AF_UNSPEC,
+                                                   socket.SOCK_STREAM)[0]
+        self.listener = socket.socket(family)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(addr[:2])
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.address = addr[0]
+        self.target = f"localhost:{self.port}"
+        self._stop = False
+        self._threads = []
+        self.connections = []
+        self.lock = threading.Condition()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _sni(self, sslobj, name, ctx) -> None:
+        self._names[id(sslobj)] = name
+
+    def new_record(self, conn):
+        r = super().new_record(conn)
+        r.update(sni=None, alpn=None, error=None, handshake=False, close_notify=False, sent=0)
+        return r
+
+    def _note(self, record, **kv) -> None:
+        with self.lock:
+            record.update(kv)
+            self.lock.notify_all()
+
+    def serve(self, conn: socket.socket, record) -> None:
+        conn.settimeout(60)
+        if self.mode == "silent":
+            while not self._stop:
+                time.sleep(0.1)
+            return
+        try:
+            # A bare EOF raises instead of reading as b"", which is a close_notify.
+            tls = self.ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False,
+                                       suppress_ragged_eofs=False)
+            record["sock"] = tls
+            tls.do_handshake()
+            self._note(record, handshake=True, sni=self._names.get(id(tls)),
+                       alpn=tls.selected_alpn_protocol())
+            if self.mode == "bye-eof":
+                tls.sendall(b"BYE\n")
+                tls.close()  # no close_notify
+                return
+            if self.mode == "bye":
+                tls.sendall(b"BYE\n")
+                tls.unwrap()  # close_notify, then waits for the peer's in answer
+                self._note(record, close_notify=True)
+                tls.close()
+                return
+            if self.mode == "flood":
+                while not self._stop:
+                    record["sent"] += tls.send(FloodService.chunk)
+                return
+            if self.mode == "sink":
+                while not self._stop:
+                    time.sleep(0.1)
+                return
+            while True:
+                try:
+                    data = tls.recv(1 << 20)
+                except ssl.SSLError as e:
+                    if "EOF" not in (e.reason or "") and not isinstance(e, ssl.SSLEOFError):
+                        raise
+                    self._note(record, eof=True)  # a bare EOF
+                    break
+                if not data:
+                    self._note(record, eof=True, close_notify=True)
+                    break
+                with self.lock:
+                    record["data"] += data
+                    self.lock.notify_all()
+                tls.sendall(data)
+            tls.close()
+        except (OSError, ValueError) as e:
+            self._note(record, error=str(e))
+        finally:
+            self._note(record, closed=True)
+
+
 class EchoProcess:
     """The asyncio echo server in a child process."""
 
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "echo"],
+    def __init__(self, cert: str | None = None, key: str | None = None):
+        tls = [cert, key] if cert else []
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "echo", *tls],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("port "):
@@ -186,7 +288,7 @@ class EchoProcess:
         self.close()
 
 
-async def _echo_main() -> None:
+async def _echo_main(cert: str | None = None, key: str | None = None) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
@@ -199,14 +301,18 @@ async def _echo_main() -> None:
         except (ConnectionError, OSError):
             pass
 
-    server = await asyncio.start_server(handle, LOOPBACK, 0, limit=1 << 20)
+    ctx = None
+    if cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+    server = await asyncio.start_server(handle, LOOPBACK, 0, limit=1 << 20, ssl=ctx)
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["echo"]:
-        asyncio.run(_echo_main())
+    if sys.argv[1:2] == ["echo"] and len(sys.argv) in (2, 4):
+        asyncio.run(_echo_main(*sys.argv[2:]))
     else:
-        sys.exit("usage: tcp_backends.py echo")
+        sys.exit("usage: tcp_backends.py echo [CERT KEY]")

@@ -10,6 +10,8 @@
 #include <CLI/CLI.hpp>
 #include <sockeye/server.hpp>
 
+#include "proxy_target.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -20,20 +22,6 @@
 #include <vector>
 
 namespace sockeye::apps {
-
-struct proxy_target {
-    std::string host;  // a name or an IP literal (IPv6 without the brackets)
-    std::uint16_t port = 0;
-    std::string text() const;  // "host:port", "[v6]:port"
-    friend bool operator==(const proxy_target&, const proxy_target&) = default;
-};
-
-// "host:port" or "[v6]:port"; nullopt when it is not one.
-std::optional<proxy_target> parse_target(std::string_view s);
-
-// A --proxy-map file: lines "token: host:port"; blank lines and lines starting with '#'
-// are skipped. Throws std::runtime_error naming the line for anything else.
-std::map<std::string, proxy_target> parse_target_map(std::string_view text);
 
 struct proxy_settings {
     std::optional<proxy_target> target;  // --proxy: every WebSocket goes there

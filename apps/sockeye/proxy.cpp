@@ -3,40 +3,25 @@
 #include <uv.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
-#include <fstream>
 #include <mutex>
 #include <span>
-#include <sstream>
 #include <stdexcept>
 #include <unordered_set>
 
 #include "proxy_tls.hpp"
+#include "server/log.hpp"
 
 namespace sockeye::apps {
 
 namespace {
 
-const char* level_name(log_level l) {
-    switch (l) {
-        case log_level::debug:
-            return "debug";
-        case log_level::info:
-            return "info";
-        case log_level::warn:
-            return "warn";
-        default:
-            return "error";
-    }
-}
-
-// One log record in the server's format (UTC time, level, text) on stderr. The text holds
-// targets from the operator's configuration and libuv's and OpenSSL's error texts, never
-// peer bytes.
+// One record in the server's log (its format and escaping), at the proxy's own level,
+// which the server's may not have yet when the map is first loaded.
+void say(log_level threshold, log_level level, const char* fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void say(log_level threshold, log_level level, const char* fmt, ...) {
     if (level < threshold || threshold == log_level::off) return;
     char message[512];
@@ -44,13 +29,7 @@ void say(log_level threshold, log_level level, const char* fmt, ...) {
     va_start(ap, fmt);
     std::vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    tm t{};
-    gmtime_r(&ts.tv_sec, &t);
-    std::fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s %s\n", t.tm_year + 1900,
-                 t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1000000,
-                 level_name(level), message);
+    server_detail::log_message(level, message);
 }
 
 std::uint64_t to_ms(double seconds) {

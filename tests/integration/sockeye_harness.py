@@ -893,3 +893,52 @@ def random_bytes(n: int, seed: int = 11) -> bytes:
 
 def main() -> None:
     unittest.main(verbosity=2)
+
+
+def receive_binary(ws: RawWebSocket, total: int, bufsize: int = 4 * MiB,
+                   exact: bool = True) -> dict:
+    """Reads binary messages (any framing: a bridge sends what it reads as it comes) until
+    `total` payload bytes have come — exactly, unless `exact` is false — hashing them as
+    they stream; pings are answered. Returns sha256, bytes, messages, largest message."""
+    h = hashlib.sha256()
+    buf = bytearray(bufsize)
+    mv = memoryview(buf)
+    got, messages, largest, in_message = 0, 0, 0, 0
+    while got < total:
+        fin, rsv, op, length, key = ws.recv_frame_header()
+        if key is not None or rsv:
+            raise AssertionError("masked frame or RSV bits from the server")
+        if op >= 0x8:
+            payload = ws.read_exact(length)
+            if op == OP_PING:
+                ws.send_frame(OP_PONG, payload)
+                continue
+            if op == OP_PONG:
+                continue
+            raise AssertionError(f"close {parse_close(payload)} after {got} of {total} bytes")
+        if op not in (OP_BINARY, 0):
+            raise AssertionError(f"opcode {op} after {got} bytes: expected binary")
+        if exact and got + length > total:
+            raise AssertionError(f"more than was sent: {got + length} > {total}")
+        remaining = length
+        if ws.pending:
+            take = min(len(ws.pending), remaining)
+            h.update(bytes(ws.pending[:take]))
+            del ws.pending[:take]
+            remaining -= take
+            got += take
+        while remaining:
+            n = ws.sock.recv_into(mv, min(bufsize, remaining))
+            if n == 0:
+                raise AssertionError(f"EOF after {got} of {total} bytes")
+            h.update(mv[:n])
+            remaining -= n
+            got += n
+        in_message += length
+        if fin:
+            messages += 1
+            largest = max(largest, in_message)
+            in_message = 0
+    if exact and got != total:
+        raise AssertionError(f"received {got} bytes, sent {total}")
+    return {"sha256": h.hexdigest(), "bytes": got, "messages": messages, "largest": largest}

@@ -20,7 +20,7 @@ import unittest
 
 from sockeye_harness import (GiB, MiB, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
                              HandshakeFailed, PatternSource, RawWebSocket, RssSampler,
-                             ServerTestCase, StreamSender, main, parse_close,
+                             ServerTestCase, StreamSender, main, parse_close, receive_binary,
                              raise_nofile_limit, wait_until)
 
 PY = "/usr/bin/python3"
@@ -58,47 +58,6 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(")") + 2] != "Z"
-
-
-def receive_binary(ws: RawWebSocket, total: int, bufsize: int = 4 * MiB) -> dict:
-    """Reads binary messages (any framing) until `total` payload bytes, hashing them."""
-    h = hashlib.sha256()
-    buf = bytearray(bufsize)
-    mv = memoryview(buf)
-    got, messages = 0, 0
-    while got < total:
-        fin, rsv, op, length, key = ws.recv_frame_header()
-        if key is not None or rsv:
-            raise AssertionError("server sent a masked frame or RSV bits")
-        if op >= 0x8:
-            payload = ws.read_exact(length)
-            if op == OP_PING:
-                ws.send_frame(OP_PONG, payload)
-                continue
-            if op == OP_PONG:
-                continue
-            raise AssertionError(f"close {parse_close(payload)} after {got} of {total} bytes")
-        if op not in (OP_BINARY, 0):
-            raise AssertionError(f"opcode {op} after {got} bytes")
-        if got + length > total:
-            raise AssertionError(f"more output than input: {got + length} > {total}")
-        remaining = length
-        if ws.pending:
-            take = min(len(ws.pending), remaining)
-            h.update(bytes(ws.pending[:take]))
-            del ws.pending[:take]
-            remaining -= take
-            got += take
-        while remaining:
-            n = ws.sock.recv_into(mv, min(bufsize, remaining))
-            if n == 0:
-                raise AssertionError(f"EOF after {got} of {total} bytes")
-            h.update(mv[:n])
-            remaining -= n
-            got += n
-        if fin:
-            messages += 1
-    return {"sha256": h.hexdigest(), "bytes": got, "messages": messages}
 
 
 class ExecTestCase(ServerTestCase):

@@ -25,60 +25,13 @@ import websockets
 
 from sockeye_harness import (GiB, MiB, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, HandshakeFailed,
                              HttpConnection, PatternSource, RawWebSocket, RssSampler,
-                             ServerTestCase, StreamSender, main, parse_close, server_binary,
-                             wait_until)
+                             ServerTestCase, StreamSender, main, parse_close, receive_binary,
+                             server_binary, wait_until)
 from tcp_backends import (EchoProcess, FloodService, LineService, SinkService, TlsService,
                           free_port)
 
 # Sanitizer builds carry shadow memory and a quarantine: the RSS bounds are loosened there.
 RSS_SLACK = 3 if os.environ.get("SOCKEYE_SANITIZED") == "1" else 1
-
-
-def receive_binary(ws: RawWebSocket, total: int, bufsize: int = 4 * MiB,
-                   exact: bool = True) -> dict:
-    """Reads binary messages until `total` payload bytes have come (exactly, unless `exact`
-    is false), hashing them as they stream. Returns bytes, messages and the largest
-    message."""
-    h = hashlib.sha256()
-    buf = bytearray(bufsize)
-    mv = memoryview(buf)
-    got, messages, largest, in_message = 0, 0, 0, 0
-    while got < total:
-        fin, rsv, op, length, key = ws.recv_frame_header()
-        if key is not None or rsv:
-            raise AssertionError("masked frame or RSV bits from the server")
-        if op >= 0x8:
-            payload = ws.read_exact(length)
-            if op == OP_PING:
-                ws.send_frame(OP_PONG, payload)
-                continue
-            if op == OP_PONG:
-                continue
-            raise AssertionError(f"close {parse_close(payload)} after {got} of {total} bytes")
-        if op not in (OP_BINARY, 0):
-            raise AssertionError(f"opcode {op}: the backend's bytes must come as binary")
-        remaining = length
-        if ws.pending:
-            take = min(len(ws.pending), remaining)
-            h.update(bytes(ws.pending[:take]))
-            del ws.pending[:take]
-            remaining -= take
-            got += take
-        while remaining:
-            n = ws.sock.recv_into(mv, min(bufsize, remaining))
-            if n == 0:
-                raise AssertionError(f"EOF after {got} of {total} bytes")
-            h.update(mv[:n])
-            remaining -= n
-            got += n
-        in_message += length
-        if fin:
-            messages += 1
-            largest = max(largest, in_message)
-            in_message = 0
-    if exact and got != total:
-        raise AssertionError(f"received {got} bytes, sent {total}")
-    return {"sha256": h.hexdigest(), "bytes": got, "messages": messages, "largest": largest}
 
 
 def read_bytes_until(ws: RawWebSocket, expected: bytes, timeout: float = 10.0) -> bytes:

@@ -19,25 +19,40 @@ constexpr std::size_t min_capacity = 16 * 1024;
 constexpr std::size_t max_kept_shared = 32;
 
 struct buffer_pool {
-    std::vector<std::vector<std::uint8_t>> free;
-    buffer_pool() { free.reserve(pool_buffers); }
+    std::vector<std::uint8_t> free[pool_buffers];  // [0, count) hold buffers, the rest none
+    std::size_t count = 0;
 };
-thread_local buffer_pool pool;
+
+// The pool is reached through a plain thread_local pointer: an object with a destructor
+// as the thread_local itself would put a guarded initialisation call in front of every
+// access, a few dozen instructions per message on the echo path.
+thread_local buffer_pool* current_pool = nullptr;
+
+[[gnu::noinline]] buffer_pool& make_pool() {
+    thread_local buffer_pool owner;  // freed at thread exit
+    current_pool = &owner;
+    return owner;
+}
+
+buffer_pool& pool() noexcept {
+    if (current_pool) [[likely]] return *current_pool;
+    return make_pool();
+}
 
 void give_back(std::vector<std::uint8_t>& v) noexcept {
     if (v.capacity() == 0) return;
-    auto& free = pool.free;
     if (v.capacity() <= pool_max_capacity) {
         v.clear();
-        if (free.size() < pool_buffers) {
-            free.push_back(std::move(v));
-        } else {
-            // Full: keep the larger buffers, they serve every size.
-            auto smallest = std::min_element(free.begin(), free.end(), [](auto& a, auto& b) {
-                return a.capacity() < b.capacity();
-            });
-            if (smallest->capacity() < v.capacity()) smallest->swap(v);
+        buffer_pool& p = pool();
+        if (p.count < pool_buffers) {
+            p.free[p.count++].swap(v);  // that slot held no buffer: v is left with none
+            return;
         }
+        // Full: keep the larger buffers, they serve every size.
+        auto* smallest = std::min_element(p.free, p.free + p.count, [](auto& a, auto& b) {
+            return a.capacity() < b.capacity();
+        });
+        if (smallest->capacity() < v.capacity()) smallest->swap(v);
     }
     std::vector<std::uint8_t>().swap(v);
 }
@@ -46,16 +61,20 @@ void give_back(std::vector<std::uint8_t>& v) noexcept {
 void reserve_more(std::vector<std::uint8_t>& v, std::size_t extra) {
     const std::size_t need = v.size() + extra;
     if (need <= v.capacity()) return;
-    auto& free = pool.free;
-    for (auto it = free.begin(); it != free.end(); ++it) {
-        if (it->capacity() >= need) {
-            std::vector<std::uint8_t> warm = std::move(*it);
-            free.erase(it);
-            warm.assign(v.begin(), v.end());
-            v.swap(warm);
-            give_back(warm);
+    buffer_pool& p = pool();
+    for (std::size_t i = 0; i < p.count; ++i) {
+        if (p.free[i].capacity() < need) continue;
+        std::vector<std::uint8_t> warm;
+        warm.swap(p.free[i]);
+        p.free[i].swap(p.free[--p.count]);  // the last buffer fills the gap
+        if (v.capacity() == 0) {
+            v.swap(warm);  // the usual case: an empty queue's first append
             return;
         }
+        warm.assign(v.begin(), v.end());
+        v.swap(warm);
+        give_back(warm);
+        return;
     }
     v.reserve(std::max({need, v.capacity() * 2, min_capacity}));
 }
@@ -127,11 +146,14 @@ void output_queue::start_write() {
 }
 
 void output_queue::end_write() noexcept {
-    for (std::size_t i = 0; i < writing_shared_; ++i) {
-        if (shared_[i].bytes) std::exchange(shared_[i].bytes, nullptr)->release();
+    if (writing_shared_ != 0) {
+        for (std::size_t i = 0; i < writing_shared_; ++i) {
+            if (shared_[i].bytes) std::exchange(shared_[i].bytes, nullptr)->release();
+        }
+        shared_.erase(shared_.begin(),
+                      shared_.begin() + static_cast<std::ptrdiff_t>(writing_shared_));
+        writing_shared_ = 0;
     }
-    shared_.erase(shared_.begin(), shared_.begin() + static_cast<std::ptrdiff_t>(writing_shared_));
-    writing_shared_ = 0;
     writing_.clear();
     writing_size_ = written_ = 0;
     segment_ = segment_off_ = 0;
@@ -150,6 +172,13 @@ std::size_t output_queue::next_write(piece* out, std::size_t max_pieces, std::si
         end_write();
         if (pending_size_ == 0) return 0;
         start_write();
+    }
+    if (writing_shared_ == 0) {
+        // Owned bytes only (every echo): one piece, from where the kernel stopped.
+        if (max_pieces == 0 || max_bytes == 0) return 0;
+        const piece p = piece(writing_).subspan(segment_off_);
+        out[0] = p.first(std::min(p.size(), max_bytes));
+        return 1;
     }
     std::size_t n = 0;
     std::size_t bytes = 0;

@@ -17,12 +17,21 @@ constexpr std::size_t pool_max_capacity = 8 << 20;  // don't hoard giant one-off
 constexpr std::size_t min_capacity = 16 * 1024;
 // Entries of the shared-piece list a queue keeps when empty (16 bytes each).
 constexpr std::size_t max_kept_shared = 32;
+// Emptied queues' states kept per thread (136 bytes each, plus a short shared-piece list).
+constexpr std::size_t max_states = 1024;
 
 struct buffer_pool {
     std::vector<std::uint8_t> free[pool_buffers];  // [0, count) hold buffers, the rest none
     std::size_t count = 0;
+    // States of queues that emptied, with no byte buffer. Many queues can be non-empty at
+    // once (a message published to every subscriber of a loop), and each takes a state
+    // from here; up to max_states are kept for the next burst, the rest are freed.
+    std::vector<output_queue::state*> states;
+    buffer_pool() { states.reserve(max_states); }  // so giving one back never allocates
+    ~buffer_pool() {
+        for (auto* s : states) delete s;
+    }
 };
-
 // The pool is reached through a plain thread_local pointer: an object with a destructor
 // as the thread_local itself would put a guarded initialisation call in front of every
 // access, a few dozen instructions per message on the echo path.
@@ -82,110 +91,134 @@ void reserve_more(std::vector<std::uint8_t>& v, std::size_t extra) {
 }  // namespace
 
 output_queue::~output_queue() {
-    for (shared_at& s : shared_) {
-        if (s.bytes) s.bytes->release();
+    if (!s_) return;
+    for (shared_at& sh : s_->shared) {
+        if (sh.bytes) sh.bytes->release();
     }
+    delete s_;
+}
+
+output_queue::state& output_queue::need() {
+    if (s_) [[likely]] return *s_;
+    auto& states = pool().states;
+    if (states.empty()) {
+        s_ = new state;
+    } else {
+        s_ = states.back();
+        states.pop_back();
+    }
+    return *s_;
 }
 
 void output_queue::append(piece bytes) {
-    reserve_more(pending_, bytes.size());
-    pending_.insert(pending_.end(), bytes.begin(), bytes.end());
-    pending_size_ += bytes.size();
+    state& s = need();
+    reserve_more(s.pending, bytes.size());
+    s.pending.insert(s.pending.end(), bytes.begin(), bytes.end());
+    s.pending_size += bytes.size();
 }
 
 void output_queue::append(piece a, piece b) {
-    reserve_more(pending_, a.size() + b.size());
-    pending_.insert(pending_.end(), a.begin(), a.end());
-    pending_.insert(pending_.end(), b.begin(), b.end());
-    pending_size_ += a.size() + b.size();
+    state& s = need();
+    reserve_more(s.pending, a.size() + b.size());
+    s.pending.insert(s.pending.end(), a.begin(), a.end());
+    s.pending.insert(s.pending.end(), b.begin(), b.end());
+    s.pending_size += a.size() + b.size();
 }
 
 void output_queue::append_urgent(piece a, piece b) {
+    state& s = need();
     const std::size_t n = a.size() + b.size();
-    if (urgent_end_ == pending_.size()) {
+    if (s.urgent_end == s.pending.size()) {
         append(a, b);
     } else {
-        reserve_more(pending_, n);
-        auto at = pending_.begin() + static_cast<std::ptrdiff_t>(urgent_end_);
-        at = pending_.insert(at, a.begin(), a.end());
-        pending_.insert(at + static_cast<std::ptrdiff_t>(a.size()), b.begin(), b.end());
-        pending_size_ += n;
+        reserve_more(s.pending, n);
+        auto at = s.pending.begin() + static_cast<std::ptrdiff_t>(s.urgent_end);
+        at = s.pending.insert(at, a.begin(), a.end());
+        s.pending.insert(at + static_cast<std::ptrdiff_t>(a.size()), b.begin(), b.end());
+        s.pending_size += n;
     }
     // Shared pieces queued after the insertion point have not started either: they move
     // behind the urgent bytes with the owned data there.
-    for (std::size_t i = writing_shared_; i < shared_.size(); ++i) {
-        if (shared_[i].at >= urgent_end_) shared_[i].at += n;
+    for (std::size_t i = s.writing_shared; i < s.shared.size(); ++i) {
+        if (s.shared[i].at >= s.urgent_end) s.shared[i].at += n;
     }
-    urgent_end_ += n;
+    s.urgent_end += n;
 }
 
 void output_queue::append_shared(shared_bytes* b) {
+    state& s = need();
     b->retain();
-    shared_.push_back({b, pending_.size()});
-    pending_size_ += b->size();
+    s.shared.push_back({b, s.pending.size()});
+    s.pending_size += b->size();
 }
 
 std::uint8_t* output_queue::grow(std::size_t n) {
-    const std::size_t at = pending_.size();
-    reserve_more(pending_, n);
-    pending_.resize(at + n);
-    pending_size_ += n;
-    return pending_.data() + at;
+    state& s = need();
+    const std::size_t at = s.pending.size();
+    reserve_more(s.pending, n);
+    s.pending.resize(at + n);
+    s.pending_size += n;
+    return s.pending.data() + at;
 }
 
 void output_queue::start_write() {
-    writing_shared_ = shared_.size();  // end_write() left only pending pieces
-    writing_.clear();
-    writing_.swap(pending_);
-    writing_size_ = pending_size_;
-    pending_size_ = 0;
-    written_ = 0;
-    segment_ = 0;
-    segment_off_ = 0;
-    urgent_end_ = 0;
+    state& s = *s_;
+    s.writing_shared = s.shared.size();  // end_write() left only pending pieces
+    s.writing.clear();
+    s.writing.swap(s.pending);
+    s.writing_size = s.pending_size;
+    s.pending_size = 0;
+    s.written = 0;
+    s.segment = 0;
+    s.segment_off = 0;
+    s.urgent_end = 0;
 }
 
 void output_queue::end_write() noexcept {
-    if (writing_shared_ != 0) {
-        for (std::size_t i = 0; i < writing_shared_; ++i) {
-            if (shared_[i].bytes) std::exchange(shared_[i].bytes, nullptr)->release();
+    state& s = *s_;
+    if (s.writing_shared != 0) {
+        for (std::size_t i = 0; i < s.writing_shared; ++i) {
+            if (s.shared[i].bytes) std::exchange(s.shared[i].bytes, nullptr)->release();
         }
-        shared_.erase(shared_.begin(),
-                      shared_.begin() + static_cast<std::ptrdiff_t>(writing_shared_));
-        writing_shared_ = 0;
+        s.shared.erase(s.shared.begin(),
+                       s.shared.begin() + static_cast<std::ptrdiff_t>(s.writing_shared));
+        s.writing_shared = 0;
     }
-    writing_.clear();
-    writing_size_ = written_ = 0;
-    segment_ = segment_off_ = 0;
+    s.writing.clear();
+    s.writing_size = s.written = 0;
+    s.segment = s.segment_off = 0;
 }
 
 output_queue::piece output_queue::segment(std::size_t k) const noexcept {
+    const state& s = *s_;
     const std::size_t i = k / 2;
-    if (k % 2 == 1) return shared_[i].bytes->bytes();
-    const std::size_t from = i == 0 ? 0 : shared_[i - 1].at;
-    const std::size_t to = i < writing_shared_ ? shared_[i].at : writing_.size();
-    return {writing_.data() + from, to - from};
+    if (k % 2 == 1) return s.shared[i].bytes->bytes();
+    const std::size_t from = i == 0 ? 0 : s.shared[i - 1].at;
+    const std::size_t to = i < s.writing_shared ? s.shared[i].at : s.writing.size();
+    return {s.writing.data() + from, to - from};
 }
 
 std::size_t output_queue::next_write(piece* out, std::size_t max_pieces, std::size_t max_bytes) {
-    if (written_ == writing_size_) {
+    if (!s_) return 0;
+    state& s = *s_;
+    if (s.written == s.writing_size) {
         end_write();
-        if (pending_size_ == 0) return 0;
+        if (s.pending_size == 0) return 0;
         start_write();
     }
-    if (writing_shared_ == 0) {
+    if (s.writing_shared == 0) {
         // Owned bytes only (every echo): one piece, from where the kernel stopped.
         if (max_pieces == 0 || max_bytes == 0) return 0;
-        const piece p = piece(writing_).subspan(segment_off_);
+        const piece p = piece(s.writing).subspan(s.segment_off);
         out[0] = p.first(std::min(p.size(), max_bytes));
         return 1;
     }
     std::size_t n = 0;
     std::size_t bytes = 0;
-    const std::size_t segments = 2 * writing_shared_ + 1;
-    for (std::size_t k = segment_; k < segments && n < max_pieces && bytes < max_bytes; ++k) {
+    const std::size_t segments = 2 * s.writing_shared + 1;
+    for (std::size_t k = s.segment; k < segments && n < max_pieces && bytes < max_bytes; ++k) {
         piece p = segment(k);
-        if (k == segment_) p = p.subspan(segment_off_);
+        if (k == s.segment) p = p.subspan(s.segment_off);
         if (p.empty()) continue;
         if (p.size() > max_bytes - bytes) p = p.first(max_bytes - bytes);
         out[n++] = p;
@@ -195,37 +228,56 @@ std::size_t output_queue::next_write(piece* out, std::size_t max_pieces, std::si
 }
 
 void output_queue::advance(std::size_t n) noexcept {
-    written_ += n;
+    if (n == 0) return;
+    state& s = *s_;
+    s.written += n;
     // All of it (the usual case): the next next_write() or release() lets go of the pieces.
-    if (written_ == writing_size_) return;
-    const std::size_t segments = 2 * writing_shared_ + 1;
-    while (segment_ < segments) {
-        const std::size_t left = segment(segment_).size() - segment_off_;
+    if (s.written == s.writing_size) return;
+    const std::size_t segments = 2 * s.writing_shared + 1;
+    while (s.segment < segments) {
+        const std::size_t left = segment(s.segment).size() - s.segment_off;
         if (n < left) {
-            segment_off_ += n;
+            s.segment_off += n;
             return;
         }
         n -= left;
         // Once the kernel has all of a shared piece, this queue lets go of it.
-        if (segment_ % 2 == 1) std::exchange(shared_[segment_ / 2].bytes, nullptr)->release();
-        if (segment_ + 1 == segments) {
-            segment_off_ += left;  // the end: stay on the last segment
+        if (s.segment % 2 == 1) std::exchange(s.shared[s.segment / 2].bytes, nullptr)->release();
+        if (s.segment + 1 == segments) {
+            s.segment_off += left;  // the end: stay on the last segment
             return;
         }
-        ++segment_;
-        segment_off_ = 0;
+        ++s.segment;
+        s.segment_off = 0;
     }
 }
 
 void output_queue::release() noexcept {
-    if (in_flight_ == 0 && written_ == writing_size_) {
+    if (!s_) return;
+    state& s = *s_;
+    if (s.in_flight == 0 && s.written == s.writing_size) {
         end_write();
-        give_back(writing_);
+        give_back(s.writing);
     }
-    if (pending_.empty()) give_back(pending_);
+    if (s.pending.empty()) give_back(s.pending);
+    if (s.pending_size == 0 && s.writing_size == 0 && s.in_flight == 0 && s.shared.empty()) {
+        // Nothing queued at all: the state goes back to the pool (a long shared-piece list
+        // with it would be kept by every pooled state, so it is freed).
+        if (s.shared.capacity() > max_kept_shared) std::vector<shared_at>().swap(s.shared);
+        s.urgent_end = 0;
+        auto& states = pool().states;
+        if (states.size() < max_states) {
+            states.push_back(std::exchange(s_, nullptr));  // within the reserved capacity
+        } else {
+            delete std::exchange(s_, nullptr);
+        }
+        return;
+    }
     // A subscriber keeps a short list of shared pieces (a pool could not serve thousands
     // of subscribers that all have a message queued at once); a long one is given back.
-    if (shared_.empty() && shared_.capacity() > max_kept_shared) std::vector<shared_at>().swap(shared_);
+    if (s.shared.empty() && s.shared.capacity() > max_kept_shared) {
+        std::vector<shared_at>().swap(s.shared);
+    }
 }
 
 }  // namespace sockeye::net

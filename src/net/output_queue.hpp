@@ -11,6 +11,10 @@
 // framed once for every subscriber) is queued by reference and written from where it is,
 // with the owned bytes around it, in one gathering write. A shared buffer is let go once
 // the kernel has taken all of it (at the latest when the next write starts, or release()).
+//
+// An empty queue is one null pointer: its state (the buffers, the shared-piece list and the
+// offsets, 136 bytes) comes from a per-thread pool when bytes are queued and goes back when
+// all is written (release()), so an idle connection carries 8 bytes of output queue.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -39,18 +43,23 @@ class output_queue {
     // give back what it did not fill with unfill().
     std::uint8_t* grow(std::size_t n);
     void unfill(std::size_t n) noexcept {
-        pending_.resize(pending_.size() - n);
-        pending_size_ -= n;
+        if (n == 0) return;
+        s_->pending.resize(s_->pending.size() - n);
+        s_->pending_size -= n;
     }
     // Nothing urgent goes ahead of what is queued now: the 101 must precede every frame.
     // (Only owned bytes are queued before it.)
-    void seal() noexcept { urgent_end_ = pending_.size(); }
+    void seal() noexcept {
+        if (s_) s_->urgent_end = s_->pending.size();
+    }
 
     // Unsent bytes in all: the rest of the current write plus everything pending.
-    std::size_t size() const noexcept { return (writing_size_ - written_) + pending_size_; }
+    std::size_t size() const noexcept {
+        return s_ ? (s_->writing_size - s_->written) + s_->pending_size : 0;
+    }
     bool empty() const noexcept { return size() == 0; }
-    bool writing() const noexcept { return in_flight_ != 0; }
-    bool has_pending() const noexcept { return pending_size_ != 0; }
+    bool writing() const noexcept { return s_ && s_->in_flight != 0; }
+    bool has_pending() const noexcept { return s_ && s_->pending_size != 0; }
 
     // The bytes to write next, as up to `max_pieces` pieces of at most `max_bytes` in all,
     // when no write is in flight: the rest of the current write, or once that is all out,
@@ -61,11 +70,12 @@ class output_queue {
     void advance(std::size_t n) noexcept;
     // The next `n` unwritten bytes were handed to an asynchronous write; write_done() when
     // it completes.
-    void mark_in_flight(std::size_t n) noexcept { in_flight_ = n; }
-    std::size_t in_flight() const noexcept { return in_flight_; }
+    void mark_in_flight(std::size_t n) noexcept { s_->in_flight = n; }
+    std::size_t in_flight() const noexcept { return s_ ? s_->in_flight : 0; }
     void write_done() noexcept {
-        advance(in_flight_);
-        in_flight_ = 0;
+        if (!s_) return;
+        advance(s_->in_flight);
+        s_->in_flight = 0;
     }
 
     // Hands every pending byte, in order, to `consume(piece)` (which returns false to stop
@@ -74,59 +84,71 @@ class output_queue {
     template <class Consume>
     bool take_pending(Consume&& consume);
 
-    // Hands empty buffers back to the thread's pool: a queue with nothing to send keeps
-    // no memory, so idle connections stay small.
+    // Called when the queue may be empty: buffers of an empty generation go back to the
+    // thread's pool, and once nothing at all is queued, so does the queue's state.
     void release() noexcept;
-    // Buffer memory held (for tests and accounting).
+    // Bytes of buffer memory held (for tests and memory accounting).
     std::size_t capacity() const noexcept {
-        return writing_.capacity() + pending_.capacity() + shared_.capacity() * sizeof(shared_at);
+        if (!s_) return 0;
+        return s_->writing.capacity() + s_->pending.capacity() +
+               s_->shared.capacity() * sizeof(shared_at);
     }
+    // The queue holds its state (something was queued and not yet all released).
+    bool holds_state() const noexcept { return s_ != nullptr; }
 
-  private:
-    // A shared buffer, placed before owned byte `at` of its generation.
     struct shared_at {
         shared_bytes* bytes;  // null once written
-        std::size_t at;
+        std::size_t at;       // offset in the owned bytes of its generation where it goes
     };
-    // Segment k of the current write: even k = owned bytes between shared pieces, odd k =
-    // shared piece k / 2. There are 2 * writing_shared_ + 1 segments.
+    // What a non-empty queue holds.
+    struct state {
+        std::vector<std::uint8_t> writing;  // owned bytes of the current write
+        std::vector<std::uint8_t> pending;  // owned bytes of the next one
+        // Shared pieces: those of the current write first (writing_shared of them), then the
+        // pending ones.
+        std::vector<shared_at> shared;
+        std::size_t writing_shared = 0;
+        std::size_t writing_size = 0;  // bytes of the current write, owned and shared
+        std::size_t pending_size = 0;  // bytes pending, owned and shared
+        std::size_t written = 0;       // of the current write
+        std::size_t segment = 0;       // where `written` is: segment index and offset in it
+        std::size_t segment_off = 0;
+        std::size_t urgent_end = 0;  // where the next urgent bytes go in `pending`
+        std::size_t in_flight = 0;   // bytes of the current write in an asynchronous write
+    };
+
+  private:
+    // The state, taken from the thread's pool if the queue has none.
+    state& need();
+    // Segments of the current write alternate owned and shared: owned 0, shared 0, owned 1,
+    // ... (2 * writing_shared + 1 of them; owned ones may be empty).
     piece segment(std::size_t k) const noexcept;
     void start_write();
     void end_write() noexcept;
 
-    std::vector<std::uint8_t> writing_;
-    std::vector<std::uint8_t> pending_;
-    // Shared pieces: the first writing_shared_ belong to the current write, the rest are
-    // pending (their `at` indexes pending_).
-    std::vector<shared_at> shared_;
-    std::size_t writing_shared_ = 0;
-    std::size_t writing_size_ = 0;  // bytes of the current write, owned and shared
-    std::size_t pending_size_ = 0;  // bytes pending, owned and shared
-    std::size_t written_ = 0;       // of the current write
-    std::size_t segment_ = 0;       // where written_ is: segment index and offset in it
-    std::size_t segment_off_ = 0;
-    std::size_t urgent_end_ = 0;  // where the next urgent bytes go in pending_
-    std::size_t in_flight_ = 0;   // bytes of the current write in an asynchronous write
+    state* s_ = nullptr;
 };
 
 template <class Consume>
 bool output_queue::take_pending(Consume&& consume) {
+    if (!s_) return true;
+    state& s = *s_;
     std::size_t from = 0;
     bool ok = true;
-    for (std::size_t i = writing_shared_; i < shared_.size(); ++i) {
-        shared_at& s = shared_[i];
-        if (ok && s.at > from) ok = consume(piece(pending_.data() + from, s.at - from));
-        from = s.at;
-        if (ok) ok = consume(s.bytes->bytes());
-        s.bytes->release();
+    for (std::size_t i = s.writing_shared; i < s.shared.size(); ++i) {
+        shared_at& sh = s.shared[i];
+        if (ok && sh.at > from) ok = consume(piece(s.pending.data() + from, sh.at - from));
+        from = sh.at;
+        if (ok) ok = consume(sh.bytes->bytes());
+        sh.bytes->release();
     }
-    if (ok && pending_.size() > from) {
-        ok = consume(piece(pending_.data() + from, pending_.size() - from));
+    if (ok && s.pending.size() > from) {
+        ok = consume(piece(s.pending.data() + from, s.pending.size() - from));
     }
-    shared_.resize(writing_shared_);
-    pending_.clear();
-    pending_size_ = 0;
-    urgent_end_ = 0;
+    s.shared.resize(s.writing_shared);
+    s.pending.clear();
+    s.pending_size = 0;
+    s.urgent_end = 0;
     return ok;
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace sockeye::net {
 namespace {
@@ -88,6 +89,45 @@ TEST(OutputQueue, ReleaseLeavesAnEmptyQueueHoldingNoMemory) {
         EXPECT_EQ(q.capacity(), 0u) << size;
         q.append(b("small"));
         EXPECT_EQ(drain(q), "small");
+    }
+}
+
+// An idle connection's queue is one pointer: its state exists only while bytes are queued.
+TEST(OutputQueue, AnEmptyQueueHoldsNoStateAndABusyOneTakesItBack) {
+    EXPECT_EQ(sizeof(output_queue), sizeof(void*));
+    output_queue q;
+    EXPECT_FALSE(q.holds_state());
+    EXPECT_EQ(next(q), "");
+    q.release();
+    EXPECT_FALSE(q.holds_state());
+    q.append(b("hello"));
+    EXPECT_TRUE(q.holds_state());
+    EXPECT_EQ(next(q), "hello");
+    q.advance(2);
+    q.mark_in_flight(3);
+    q.release();  // bytes in an asynchronous write: the state stays
+    EXPECT_TRUE(q.holds_state());
+    q.write_done();
+    q.release();
+    EXPECT_FALSE(q.holds_state());
+    EXPECT_EQ(q.size(), 0u);
+    // A shared piece not yet written keeps the state too.
+    auto* sh = shared("published");
+    q.append_shared(sh);
+    sh->release();
+    q.release();
+    EXPECT_TRUE(q.holds_state());
+    EXPECT_EQ(drain(q), "published");
+    q.release();
+    EXPECT_FALSE(q.holds_state());
+    // Many queues busy at once each hold their own state (a publication to every
+    // subscriber); all of them give it back.
+    std::vector<output_queue> many(3000);
+    for (auto& m : many) m.append(b("x"));
+    for (auto& m : many) {
+        EXPECT_EQ(drain(m), "x");
+        m.release();
+        EXPECT_FALSE(m.holds_state());
     }
 }
 

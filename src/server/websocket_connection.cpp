@@ -93,21 +93,27 @@ void websocket_connection::end(const char* why, std::uint64_t bytes_in, std::uin
     core_.stats.count_close(final_code_);
     const double secs = static_cast<double>(uv_now(core_.loop) - started) / 1000.0;
     log(log_level::info, "close peer=%s code=%u reason=\"%s\" in=%llu out=%llu duration=%.3fs%s%s",
-        peer().c_str(), final_code_, common::escape_for_display(final_reason_, true).c_str(),
+        peer().c_str(), final_code_, common::escape_for_display(final_reason(), true).c_str(),
         static_cast<unsigned long long>(bytes_in), static_cast<unsigned long long>(bytes_out), secs,
         why ? " why=" : "", why ? why : "");
-    if (connection_tap* t = tap()) t->ended(final_code_, final_reason_);
+    if (connection_tap* t = tap()) t->ended(final_code_, final_reason());
     if (opened_ && core_.h.on_close) {
         opened_ = false;
-        core_.h.on_close(*this, final_code_, final_reason_);
+        core_.h.on_close(*this, final_code_, final_reason());
     }
 }
 
 void websocket_connection::note_send_timeout() {
     if (final_code_ == 1006) {
         final_code_ = protocol::close_code::policy_violation;
-        final_reason_ = "send timeout";
+        set_final_reason("send timeout");
     }
+}
+
+void websocket_connection::set_final_reason(std::string_view reason) {
+    if (reason.empty() && !final_reason_) return;
+    if (!final_reason_) final_reason_ = std::make_unique<std::string>();
+    final_reason_->assign(reason);
 }
 
 void websocket_connection::shutdown() {
@@ -164,14 +170,14 @@ void websocket_connection::on_pong(std::span<const std::uint8_t> payload) {
 void websocket_connection::on_close(std::uint16_t code, std::string_view reason) {
     close_received_ = true;
     final_code_ = code;
-    final_reason_.assign(reason);
+    set_final_reason(reason);
 }
 
 void websocket_connection::on_error(protocol::error e) {
     final_code_ = protocol::close_code_for(e);
-    final_reason_.assign(protocol::describe(e));
+    set_final_reason(protocol::describe(e));
     log(log_level::info, "protocol error peer=%s code=%u: %s", peer().c_str(), final_code_,
-        final_reason_.c_str());
+        final_reason().c_str());
 }
 
 void websocket_connection::on_send(std::span<const std::uint8_t> header,
@@ -210,7 +216,7 @@ bool websocket_connection::close(std::uint16_t code, std::string_view reason) {
     if (ended_ || !session_.close(code, reason)) return false;
     if (final_code_ == 1006 && !close_received_) {
         final_code_ = code;
-        final_reason_.assign(reason);
+        set_final_reason(reason);
     }
     if (session_.state() == protocol::session_state::closed) {
         channel_.finish();

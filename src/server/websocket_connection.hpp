@@ -130,7 +130,13 @@ class websocket_connection final : public sockeye::connection, private protocol:
     std::uint64_t next_ping_ = 0;
     std::uint64_t pong_deadline_ = 0;
     std::uint64_t last_frame_ = 0;  // when bytes last came (idle timeout)
-    std::string final_reason_;
+    // The close reason, once there is one: allocated at the close, not carried while open.
+    std::unique_ptr<std::string> final_reason_;
+    const std::string& final_reason() const noexcept {
+        static const std::string none;
+        return final_reason_ ? *final_reason_ : none;
+    }
+    void set_final_reason(std::string_view reason);
     std::string path_;
     std::string subprotocol_;
 };

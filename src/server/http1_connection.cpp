@@ -12,6 +12,7 @@
 #include "http/response.hpp"
 #include "log.hpp"
 #include "protocol/extensions.hpp"
+#include "net/peer_address.hpp"
 #include "protocol/http_tokens.hpp"
 
 namespace sockeye::server_detail {
@@ -24,20 +25,7 @@ std::string peer_name(const uv_tcp_t* tcp) {
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (ss.ss_family == AF_INET) {
-        const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-        uv_ip4_name(a, ip, sizeof ip);
-        return std::string(ip) + ":" + std::to_string(ntohs(a->sin_port));
-    }
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-    uv_ip6_name(a, ip, sizeof ip);
-    // Built by appending: GCC 12 warns falsely (-Wrestrict) on "[" + std::string(...).
-    std::string out(1, '[');
-    out += ip;
-    out += "]:";
-    out += std::to_string(ntohs(a->sin6_port));
-    return out;
+    return net::format_peer(reinterpret_cast<const sockaddr*>(&ss));
 }
 
 using common::protocol_type;

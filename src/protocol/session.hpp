@@ -29,7 +29,6 @@
 namespace sockeye::protocol {
 
 struct session_options {
-    role local_role = role::server;
     // Largest data message accepted, in bytes across all its fragments; 0 = no limit.
     // Checked at each frame header, before the payload arrives (→ 1009).
     std::uint64_t max_message_size = 0;
@@ -40,6 +39,7 @@ struct session_options {
     // Largest frame this side sends: longer messages are split into fragments of this
     // size; 0 = never split.
     std::uint64_t max_frame_size = 0;
+    role local_role = role::server;
     // RSV bits a negotiated extension uses (0x4 = RSV1 for permessage-deflate).
     std::uint8_t allowed_rsv = 0;
     // Answer pings with pongs carrying the same payload (§5.5.2).
@@ -162,10 +162,17 @@ class session final : private frame_sink, private deflate_sink {
     bool write_piece(std::span<const std::uint8_t> piece, bool fin);
     class compress_sink;
 
+    // Word-sized members first, then the one-byte ones together: every open connection
+    // carries a session, and the order used to pad it by 24 bytes.
     session_options opts_;
     session_handler& handler_;
     frame_observer* observer_ = nullptr;
     frame_parser parser_;
+    std::uint64_t in_size_ = 0;    // bytes of the open message so far (inflated if compressed)
+    std::uint64_t in_frames_ = 0;  // frames of the open message so far
+    std::unique_ptr<deflate_codec> deflate_;       // set when permessage-deflate is on
+    std::unique_ptr<std::uint8_t[]> control_buf_;  // for control frames split across reads
+
     utf8_validator utf8_;
     session_state state_ = session_state::open;
     error failure_ = error::none;
@@ -178,12 +185,8 @@ class session final : private frame_sink, private deflate_sink {
     bool frame_fin_ = false;   // FIN bit of the frame whose payload is arriving
     opcode frame_op_ = opcode::binary;
     message_type in_type_ = message_type::binary;
-    std::uint64_t in_size_ = 0;    // bytes of the open message so far (inflated if compressed)
-    bool in_compressed_ = false;   // the open message has RSV1: its payload is DEFLATE data
-    std::uint64_t in_frames_ = 0;  // frames of the open message so far
-    std::unique_ptr<deflate_codec> deflate_;       // set when permessage-deflate is on
-    std::uint8_t control_len_ = 0;                 // control payload gathered so far
-    std::unique_ptr<std::uint8_t[]> control_buf_;  // for control frames split across reads
+    bool in_compressed_ = false;  // the open message has RSV1: its payload is DEFLATE data
+    std::uint8_t control_len_ = 0;  // control payload gathered so far
 
     // Sending.
     bool out_open_ = false;      // a streamed message is open

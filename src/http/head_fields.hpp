@@ -47,6 +47,10 @@ class head_fields {
 
     std::string_view view(span s) const noexcept { return {buf_.data() + s.offset, s.size}; }
     std::size_t count() const noexcept { return headers_.size(); }
+    // Bytes of buffer held (names, values and the header list).
+    std::size_t capacity() const noexcept {
+        return buf_.capacity() + headers_.capacity() * sizeof(entry);
+    }
     protocol::http_header header(std::size_t i) const noexcept {
         return {view(headers_[i].name), view(headers_[i].value)};
     }

@@ -176,9 +176,27 @@ request_parser::request_parser(request_limits limits) : limits_(limits) {
     limits_.max_head_bytes = std::min(limits_.max_head_bytes, head_fields::max_bytes);
     // The lenient modes stay off: each of them re-opens a request-smuggling door.
     llhttp_init(&parser_, HTTP_REQUEST, &callbacks::settings());
-    // Typical heads fit without regrowing; larger ones grow geometrically, once.
+    reserve_fields();
+}
+
+// Typical heads fit without regrowing; larger ones grow geometrically, once.
+void request_parser::reserve_fields() {
     fields_.reserve(std::min<std::size_t>(limits_.max_head_bytes, 1024),
                     std::min<std::size_t>(limits_.max_headers, 16));
+}
+
+void request_parser::restart() {
+    llhttp_init(&parser_, HTTP_REQUEST, &callbacks::settings());
+    state_ = state::head;
+    sink_ = nullptr;
+    sink_ctx_ = nullptr;
+    clear_head();
+    // A large head grew the buffers: a kept parser holds only what a new one would.
+    constexpr std::size_t kept = 4096;
+    if (fields_.capacity() > kept) {
+        fields_ = head_fields();
+        reserve_fields();
+    }
 }
 
 request_parse_result request_parser::fail(int status, std::string_view reason) {

@@ -78,6 +78,10 @@ class request_parser {
     // Prepares for the next request on a keep-alive connection, keeping buffer capacity.
     // If the previous request had a body, the following feed() calls skip it first.
     void reset();
+    // Back to a new connection's first request, as if just constructed with the same
+    // limits (a parser kept for the next connection); buffers beyond the initial ones go.
+    void restart();
+    const request_limits& limits() const noexcept { return limits_; }
 
     bool complete() const noexcept { return state_ == state::complete; }
 
@@ -131,6 +135,7 @@ class request_parser {
     // The checks that need the whole head; fills the head fields on success.
     request_parse_result finish_head(std::size_t consumed);
     void clear_head() noexcept;
+    void reserve_fields();
 
     request_limits limits_;
     llhttp_t parser_{};

@@ -46,6 +46,51 @@ http1_connection::http_state::~http_state() {
     if (file_fd >= 0) ::close(file_fd);
 }
 
+std::vector<std::unique_ptr<http1_connection::http_state>>&
+http1_connection::spare_http_states() noexcept {
+    thread_local std::vector<std::unique_ptr<http_state>> spare;  // one loop per thread
+    return spare;
+}
+
+std::unique_ptr<http1_connection::http_state> http1_connection::take_http_state(
+    const http::request_limits& limits) {
+    auto& spare = spare_http_states();
+    while (!spare.empty()) {
+        std::unique_ptr<http_state> s = std::move(spare.back());
+        spare.pop_back();
+        // Another server on this thread may have other limits.
+        const auto& l = s->parser.limits();
+        if (l.max_head_bytes == std::min(limits.max_head_bytes, http::head_fields::max_bytes) &&
+            l.max_headers == limits.max_headers) {
+            return s;
+        }
+    }
+    return std::make_unique<http_state>(limits);
+}
+
+void http1_connection::keep_http_state(std::unique_ptr<http_state> s) noexcept {
+    // Up to the handshakes a loop has in flight at once, typically; more are freed.
+    constexpr std::size_t max_spare = 64;
+    auto& spare = spare_http_states();
+    if (!s || spare.size() >= max_spare) return;
+    if (s->file_fd >= 0) ::close(s->file_fd);
+    s->file_fd = -1;
+    s->file_left = 0;
+    s->keep_alive_after_file = false;
+    std::string().swap(s->held_input);
+    std::string().swap(s->preface_part);
+    s->deadline = 0;
+    s->wait.reset();
+    s->exchange.reset();
+    s->exchange_idle = 0;
+    s->in_exchange_call = false;
+    s->parser.restart();
+    try {
+        spare.push_back(std::move(s));
+    } catch (...) {  // no memory for the list: the state is freed instead
+    }
+}
+
 void http1_connection::stop_file() noexcept {
     if (!sending_file()) return;
     ::close(http_->file_fd);
@@ -89,7 +134,7 @@ void http1_connection::start() {
     peer_ = peer_name(transport_.tcp());
     started_ = uv_now(core_.loop);
     core_.stats.http_connections_open++;
-    http_ = std::make_unique<http_state>(http::request_limits{core_.opts.max_header_bytes, 100});
+    http_ = take_http_state(http::request_limits{core_.opts.max_header_bytes, 100});
     if (const auto t = to_ms(core_.opts.handshake_timeout)) http_->deadline = started_ + t;
     update_reading();
     arm_timer();
@@ -281,7 +326,7 @@ bool http1_connection::maybe_start_http2(std::uint8_t* data, std::size_t len) {
         terminate("HTTP/2 setup failed");
         return true;
     }
-    http_.reset();
+    keep_http_state(std::move(http_));
     phase_ = phase::http2;
     // The kernel's queue is one FIFO under all streams: keep it short, so that a small
     // message of one stream waits behind little of another's large one.

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "byte_channel.hpp"
 #include "http/request_parser.hpp"
@@ -96,6 +97,12 @@ class http1_connection final : public upgrade_waiter,
         std::uint64_t exchange_idle = 0;           // its route's idle timeout, ms (0 = none)
         bool in_exchange_call = false;             // inside the route handler or the body parser
     };
+
+    // HTTP-phase states of connections that upgraded are kept per thread for the next
+    // connections: a handshake then allocates no parser and no header buffers.
+    static std::unique_ptr<http_state> take_http_state(const http::request_limits& limits);
+    static void keep_http_state(std::unique_ptr<http_state> s) noexcept;
+    static std::vector<std::unique_ptr<http_state>>& spare_http_states() noexcept;
 
     bool sending_file() const noexcept { return http_ && http_->file_fd >= 0; }
     bool upgrade_waiting() const noexcept { return http_ && http_->wait; }

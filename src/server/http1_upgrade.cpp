@@ -83,7 +83,7 @@ void http1_connection::upgrade(const protocol::handshake_result& result, std::st
     ws_.emplace(core_, static_cast<byte_channel&>(*this), std::string(target), result.subprotocol,
                 deflate);
     ws_->state = std::move(state);
-    http_.reset();
+    keep_http_state(std::move(http_));
     phase_ = phase::websocket;
     core_.stats.http_connections_open--;
     ws_->open(deflate.has_value());

@@ -535,3 +535,28 @@ TEST(HttpRequestParser, HeadRequestIsKnownEvenAfterAnError) {
 }
 
 }  // namespace
+
+// A parser kept for the next connection starts from nothing, whatever the last one left:
+// a failed request, half a head, a body in progress or a huge head.
+TEST(RequestParserRestart, ANewConnectionSeesNothingOfTheLastOne) {
+    const std::string fresh = "GET /next HTTP/1.1\r\nHost: b\r\n\r\n";
+    request_parser reference;
+    ASSERT_EQ(feed_all(reference, fresh).status, parse_status::head_complete);
+    const std::string expected = describe(reference);
+    const std::string huge_head =
+        "GET /big HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(6000, 'x') + "\r\n\r\n";
+    for (const std::string& before :
+         {std::string("GET / HTTP/1.1\r\nHo\x01st: a\r\n\r\n"),  // an error
+          std::string("GET /half HTTP/1.1\r\nX-Left: over\r\n"),  // half a head
+          std::string("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc"),
+          huge_head}) {
+        request_parser p;
+        feed_all(p, before);
+        p.restart();
+        const auto r = feed_all(p, fresh);
+        ASSERT_EQ(r.status, parse_status::head_complete) << before;
+        EXPECT_EQ(r.consumed, fresh.size());
+        EXPECT_EQ(describe(p), expected) << before;
+        EXPECT_FALSE(p.find_header("X-Left").has_value());
+    }
+}

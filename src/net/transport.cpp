@@ -293,7 +293,7 @@ void transport::on_shutdown(uv_shutdown_t* req, int) {
     delete req;  // reading goes on until EOF; the owner bounds it with a timer
 }
 
-void transport::check_backpressure() {
+void transport::update_backpressure() {
     const std::size_t queued = buffered();
     if (queued > shared_->high_water) {
         if (!above_high_) {

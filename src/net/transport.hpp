@@ -126,7 +126,14 @@ class transport {
     bool encrypt_output();
     output_queue& wire() noexcept { return tls_ ? tls_->cipher : output_; }
     void apply_reading();
-    void check_backpressure();
+    // Passing high water pauses reading and tells the handler; falling to low water
+    // undoes both. Inline for the usual case, neither flag set and the queue below high
+    // water, where there is nothing to do.
+    void check_backpressure() {
+        if (!above_high_ && !bp_paused_ && buffered() <= shared_->high_water) return;
+        update_backpressure();
+    }
+    void update_backpressure();
     void fail(const char* why);
     void count_out(std::size_t n) noexcept {
         bytes_out_ += n;

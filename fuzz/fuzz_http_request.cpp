@@ -4,10 +4,13 @@
 // parser's promises (consumed within bounds, head within the limit) must hold. When the
 // first byte's top bit is set, bodies are read with feed_body() (as application routes
 // do) instead of skipped: every piece must lie inside the input, and a Content-Length
-// body must deliver exactly that many bytes.
+// body must deliver exactly that many bytes. Afterwards the parser is restarted, as a kept
+// HTTP-phase state is for the next connection, and must parse a request exactly as a new
+// parser does, whatever the input left in it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -42,18 +45,54 @@ void count_piece(void* ctx, const char* piece, std::size_t n) {
     c.bytes += n;
 }
 
+// Everything a parsed head shows, flattened, to compare two parsers.
+std::string describe(const sockeye::http::request_parser& p) {
+    std::string s(p.method());
+    s += ' ';
+    s += p.target();
+    s += p.keep_alive() ? " ka" : " close";
+    for (std::size_t i = 0; i < p.header_count(); ++i) {
+        const auto h = p.header(i);
+        s += '|';
+        s += h.name;
+        s += ':';
+        s += h.value;
+    }
+    return s;
+}
+
+void feed_input(sockeye::http::request_parser& parser, const std::uint8_t* data,
+                std::size_t size);
+
 }  // namespace
 
+// After any input, a parser restarted for a new connection (as kept HTTP-phase states
+// are) must parse a request exactly as a new parser does.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
+    constexpr std::size_t head_limit = 1024;
+    sockeye::http::request_parser parser{{head_limit, 32}};
+    feed_input(parser, data, size);
+    parser.restart();
+    static constexpr std::string_view next = "GET /next?a=1 HTTP/1.1\r\nHost: h\r\nX-A: b\r\n\r\n";
+    sockeye::http::request_parser fresh{{head_limit, 32}};
+    const auto a = parser.feed(next.data(), next.size());
+    const auto b = fresh.feed(next.data(), next.size());
+    check(a.status == parse_status::head_complete && b.status == parse_status::head_complete);
+    check(a.consumed == b.consumed && describe(parser) == describe(fresh));
+    return 0;
+}
+
+namespace {
+
+void feed_input(sockeye::http::request_parser& parser, const std::uint8_t* data,
+                std::size_t size) {
     const bool read_bodies = (data[0] & 0x80) != 0;
     const std::size_t split = (data[0] & 0x7f) % size;  // bytes in the first piece
     const char* bytes = reinterpret_cast<const char*>(data + 1);
     const std::size_t len = size - 1;
     const std::size_t first = split < len ? split : len;
 
-    constexpr std::size_t head_limit = 1024;
-    sockeye::http::request_parser parser{{head_limit, 32}};
     std::vector<sockeye::protocol::http_header> scratch;
     volatile std::size_t sink = 0;
 
@@ -65,7 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(r.consumed <= sizes[i]);
         if (r.status == parse_status::error) {
             check(r.http_status >= 400 && r.http_status <= 599 && !r.reason.empty());
-            return 0;
+            return;
         }
         if (r.status == parse_status::need_more) {
             check(r.consumed == sizes[i]);
@@ -89,7 +128,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             while (i < 2) {
                 const auto b = parser.feed_body(pieces[i], sizes[i], count_piece, &count);
                 check(b.consumed <= sizes[i]);
-                if (b.status == parse_status::error) return 0;
+                if (b.status == parse_status::error) return;
                 pieces[i] += b.consumed;
                 sizes[i] -= b.consumed;
                 if (b.status == parse_status::body_complete) {
@@ -98,10 +137,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 }
                 ++i;
             }
-            if (!complete) return 0;
+            if (!complete) return;
             if (!parser.chunked()) check(count.bytes == parser.content_length());
         }
         parser.reset();
     }
-    return 0;
 }
+
+}  // namespace

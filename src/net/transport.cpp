@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -152,7 +153,9 @@ bool transport::write_out() {
         }
         ssize_t r;
         do {
-            r = ::writev(fd, reinterpret_cast<const iovec*>(bufs), static_cast<int>(n));
+            // One piece (every echo) is write(2), as uv_try_write makes it too.
+            r = n == 1 ? ::write(fd, bufs[0].base, bufs[0].len)
+                       : ::writev(fd, reinterpret_cast<const iovec*>(bufs), static_cast<int>(n));
         } while (r < 0 && errno == EINTR);
         if (r < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {

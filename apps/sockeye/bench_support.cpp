@@ -119,7 +119,7 @@ reaper::reaper(uv_loop_t* loop) {
 void reaper::bury(std::unique_ptr<client_detail::client_connection> c) {
     young_.push_back(std::move(c));
     if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_))) {
-        uv_timer_start(&timer_, on_timer, 0, 0);
+        uv_timer_start(&timer_, on_timer, 1, 0);
     }
 }
 
@@ -127,7 +127,9 @@ void reaper::on_timer(uv_timer_t* h) {
     auto* self = static_cast<reaper*>(h->data);
     self->old_.clear();
     std::swap(self->old_, self->young_);
-    if (!self->old_.empty()) uv_timer_start(h, on_timer, 0, 0);
+    // 1 ms, not 0: libuv runs a timer restarted with 0 from its own callback again in the
+    // same pass, which would free `old_` before the loop has closed its handles.
+    if (!self->old_.empty()) uv_timer_start(h, on_timer, 1, 0);
 }
 
 timer::timer(uv_loop_t* loop) {

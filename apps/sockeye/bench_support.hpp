@@ -88,8 +88,10 @@ class histogram {
 // Frees finished connections. A client_connection must outlive the close callbacks of its
 // libuv handles, which run at the end of the loop iteration in which on_close/on_error
 // fired (or of the next one): objects are deleted two timer runs after they were buried.
-// A zero timer rather than a check handle: an active check handle keeps the loop alive but
-// does not stop it from blocking in poll, so it would never run once the last socket went.
+// A timer rather than a check handle: an active check handle keeps the loop alive but does
+// not stop it from blocking in poll, so it would never run once the last socket went. Its
+// timeout is 1 ms, not 0: libuv runs a timer restarted with 0 inside its own callback again
+// in the same pass, and two runs there freed connections whose handles were still closing.
 class reaper {
   public:
     explicit reaper(uv_loop_t* loop);

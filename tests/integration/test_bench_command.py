@@ -106,6 +106,16 @@ class BenchCommandTest(ServerTestCase):
                                "--duration", "1"], capture_output=True, text=True, timeout=60)
         self.assertNotEqual(proc.returncode, 0)
 
+    def test_refused_connect(self):
+        # connect mode opens the next handshake from each failure: the failed clients must
+        # live until libuv has closed their handles, not be freed in the same loop pass.
+        proc = subprocess.run([server_binary(), "bench", "connect", "ws://127.0.0.1:1/",
+                               "--count", "20", "--connections", "2"],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("cannot connect", proc.stderr)
+        self.assertNotIn("Assertion", proc.stderr)
+
 
 class CorruptingEchoServer:
     """A Python websockets echo server that flips one bit of every message it returns."""

@@ -252,6 +252,16 @@ void output_queue::advance(std::size_t n) noexcept {
     }
 }
 
+// An emptied queue's state goes back to the thread's pool (or is freed when that is full).
+void output_queue::return_state() noexcept {
+    auto& states = pool().states;
+    if (states.size() < max_states) {
+        states.push_back(std::exchange(s_, nullptr));  // within the reserved capacity
+    } else {
+        delete std::exchange(s_, nullptr);
+    }
+}
+
 void output_queue::release() noexcept {
     if (!s_) return;
     state& s = *s_;
@@ -264,12 +274,7 @@ void output_queue::release() noexcept {
         s.writing_size = s.written = 0;
         s.segment = s.segment_off = 0;
         s.urgent_end = 0;
-        auto& states = pool().states;
-        if (states.size() < max_states) {
-            states.push_back(std::exchange(s_, nullptr));  // within the reserved capacity
-        } else {
-            delete std::exchange(s_, nullptr);
-        }
+        return_state();
         return;
     }
     if (s.in_flight == 0 && s.written == s.writing_size) {
@@ -282,12 +287,7 @@ void output_queue::release() noexcept {
         // with it would be kept by every pooled state, so it is freed).
         if (s.shared.capacity() > max_kept_shared) std::vector<shared_at>().swap(s.shared);
         s.urgent_end = 0;
-        auto& states = pool().states;
-        if (states.size() < max_states) {
-            states.push_back(std::exchange(s_, nullptr));  // within the reserved capacity
-        } else {
-            delete std::exchange(s_, nullptr);
-        }
+        return_state();
         return;
     }
     // A subscriber keeps a short list of shared pieces (a pool could not serve thousands

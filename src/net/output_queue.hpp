@@ -120,6 +120,7 @@ class output_queue {
   private:
     // The state, taken from the thread's pool if the queue has none.
     state& need();
+    void return_state() noexcept;
     // Segments of the current write alternate owned and shared: owned 0, shared 0, owned 1,
     // ... (2 * writing_shared + 1 of them; owned ones may be empty).
     piece segment(std::size_t k) const noexcept;

@@ -19,6 +19,11 @@ constexpr std::size_t min_capacity = 16 * 1024;
 constexpr std::size_t max_kept_shared = 32;
 // Emptied queues' states kept per thread (136 bytes each, plus a short shared-piece list).
 constexpr std::size_t max_states = 1024;
+// A few of the kept states keep their byte buffer too (up to this size): the next queue
+// to take one then has room at once, with no trip through the buffer pool at either end.
+// That is an echo's cycle, one state and one buffer taken and given back per message.
+constexpr std::size_t states_with_buffer = pool_buffers;
+constexpr std::size_t max_buffer_with_state = 256 << 10;
 
 struct buffer_pool {
     std::vector<std::uint8_t> free[pool_buffers];  // [0, count) hold buffers, the rest none
@@ -27,6 +32,8 @@ struct buffer_pool {
     // once (a message published to every subscriber of a loop), and each takes a state
     // from here; up to max_states are kept for the next burst, the rest are freed.
     std::vector<output_queue::state*> states;
+    // Of those, how many hold a byte buffer (in `pending`, empty).
+    std::size_t buffered_states = 0;
     buffer_pool() { states.reserve(max_states); }  // so giving one back never allocates
     ~buffer_pool() {
         for (auto* s : states) delete s;
@@ -66,10 +73,8 @@ void give_back(std::vector<std::uint8_t>& v) noexcept {
     std::vector<std::uint8_t>().swap(v);
 }
 
-// Makes room for `extra` more bytes in `v`, from the pool when the buffer must grow.
-void reserve_more(std::vector<std::uint8_t>& v, std::size_t extra) {
-    const std::size_t need = v.size() + extra;
-    if (need <= v.capacity()) return;
+// Grows `v` to hold `need` bytes, from the pool if it has a buffer that large.
+[[gnu::noinline]] void grow_buffer(std::vector<std::uint8_t>& v, std::size_t need) {
     buffer_pool& p = pool();
     for (std::size_t i = 0; i < p.count; ++i) {
         if (p.free[i].capacity() < need) continue;
@@ -88,6 +93,12 @@ void reserve_more(std::vector<std::uint8_t>& v, std::size_t extra) {
     v.reserve(std::max({need, v.capacity() * 2, min_capacity}));
 }
 
+// Makes room for `extra` more bytes in `v`; usually there is (a kept buffer).
+inline void reserve_more(std::vector<std::uint8_t>& v, std::size_t extra) {
+    const std::size_t need = v.size() + extra;
+    if (need > v.capacity()) [[unlikely]] grow_buffer(v, need);
+}
+
 }  // namespace
 
 output_queue::~output_queue() {
@@ -100,12 +111,13 @@ output_queue::~output_queue() {
 
 output_queue::state& output_queue::need() {
     if (s_) [[likely]] return *s_;
-    auto& states = pool().states;
-    if (states.empty()) {
+    buffer_pool& p = pool();
+    if (p.states.empty()) {
         s_ = new state;
     } else {
-        s_ = states.back();
-        states.pop_back();
+        s_ = p.states.back();
+        p.states.pop_back();
+        if (s_->pending.capacity() != 0) --p.buffered_states;
     }
     return *s_;
 }
@@ -268,12 +280,23 @@ void output_queue::release() noexcept {
     if (s.in_flight == 0 && s.written == s.writing_size && s.pending_size == 0 &&
         s.writing_shared == 0 && s.shared.empty() && s.shared.capacity() <= max_kept_shared) {
         // The usual case (all of a write of owned bytes went out): the buffers and the
-        // state go back in one step.
-        give_back(s.writing);
-        give_back(s.pending);
+        // state go back in one step, the state with its buffer while few kept ones have one.
         s.writing_size = s.written = 0;
         s.segment = s.segment_off = 0;
         s.urgent_end = 0;
+        buffer_pool& p = pool();
+        if (s.pending.capacity() == 0) s.pending.swap(s.writing);
+        give_back(s.writing);
+        if (s.pending.capacity() != 0) {
+            if (p.buffered_states < states_with_buffer && p.states.size() < max_states &&
+                s.pending.capacity() <= max_buffer_with_state) {
+                s.pending.clear();
+                ++p.buffered_states;
+                p.states.push_back(std::exchange(s_, nullptr));
+                return;
+            }
+            give_back(s.pending);
+        }
         return_state();
         return;
     }

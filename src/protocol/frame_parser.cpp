@@ -76,8 +76,33 @@ parse_result frame_parser::feed(std::uint8_t* data, std::size_t len, frame_sink&
             if (pos == len) return {error::none, pos};
             const std::uint8_t* header = nullptr;
             std::size_t header_len = 0;
+            bool decoded = false;  // current_ already holds the header
+            // Fastest path: a masked data frame of at most 125 bytes, its 6-byte header
+            // here whole, as a client sends every small message. The same checks as
+            // check_first_bytes and the same fields as decode_header, in fewer steps.
+            if (have_ == 0 && len - pos >= 6 && opts_.local_role == role::server) {
+                const std::uint8_t b0 = data[pos];
+                const std::uint8_t b1 = data[pos + 1];
+                const std::uint8_t op = b0 & 0x0F;
+                if ((b1 & 0x80) != 0 && (b1 & 0x7F) < 126 && op <= 2 &&
+                    (((b0 >> 4) & 0x7) & ~opts_.allowed_rsv) == 0) {
+                    frame_header& h = current_;
+                    h.fin = (b0 & 0x80) != 0;
+                    h.rsv1 = (b0 & 0x40) != 0;
+                    h.rsv2 = (b0 & 0x20) != 0;
+                    h.rsv3 = (b0 & 0x10) != 0;
+                    h.op = static_cast<opcode>(op);
+                    h.masked = true;
+                    h.payload_length = b1 & 0x7F;
+                    std::memcpy(h.key.data(), data + pos + 2, 4);
+                    header = data + pos;
+                    header_len = 6;
+                    pos += 6;
+                    decoded = true;
+                }
+            }
             // Fast path: the whole header is in this chunk, parse it where it lies.
-            if (have_ == 0 && len - pos >= 2) {
+            if (header == nullptr && have_ == 0 && len - pos >= 2) {
                 const std::size_t need = check_first_bytes(data[pos], data[pos + 1]);
                 if (need == 0) return fail(err_);
                 if (len - pos >= need) {
@@ -104,7 +129,9 @@ parse_result frame_parser::feed(std::uint8_t* data, std::size_t len, frame_sink&
                 have_ = 0;
                 need_ = 2;
             }
-            if (const error e = decode_header(header); e != error::none) return fail(e);
+            if (!decoded) {
+                if (const error e = decode_header(header); e != error::none) return fail(e);
+            }
             state_ = state::payload;
             remaining_ = current_.payload_length;
             key_offset_ = 0;

@@ -165,6 +165,50 @@ TEST(FrameParser, ByteByByteMatchesWhole) {
     EXPECT_TRUE(b.at_frame_boundary());
 }
 
+// Every possible first two bytes, in both roles, with and without RSV1 allowed: a frame
+// whose header and payload arrive in one piece (the short-frame path) is parsed exactly as
+// when its bytes come one at a time (the general path): the same header fields, payload,
+// bytes consumed and error.
+TEST(FrameParser, EveryFirstTwoBytesParseAlikeWholeAndSplit) {
+    for (const role r : {role::server, role::client}) {
+        for (const std::uint8_t rsv : {std::uint8_t{0}, std::uint8_t{4}}) {
+            for (int b0 = 0; b0 < 256; ++b0) {
+                for (int b1 = 0; b1 < 256; ++b1) {
+                    bytes wire{static_cast<std::uint8_t>(b0), static_cast<std::uint8_t>(b1)};
+                    // Enough bytes after them for any length form, a key and the payload
+                    // of a short frame, and the start of a next frame.
+                    for (int i = 0; i < 140; ++i) wire.push_back(static_cast<std::uint8_t>(i * 7 + 1));
+                    frame_parser whole(frame_parser_options{r, rsv});
+                    frame_parser split(frame_parser_options{r, rsv});
+                    collect cw, cs;
+                    const parse_result rw = feed_all(whole, wire, cw);
+                    const parse_result rs = feed_bytewise(split, wire, cs);
+                    SCOPED_TRACE(testing::Message() << "b0=" << b0 << " b1=" << b1 << " rsv="
+                                                    << int{rsv} << " server=" << (r == role::server));
+                    ASSERT_EQ(rw.err, rs.err);
+                    if (rw.err != error::none) continue;
+                    ASSERT_EQ(rw.consumed, rs.consumed);
+                    ASSERT_FALSE(cw.frames.empty());
+                    ASSERT_EQ(cw.frames.size(), cs.frames.size());
+                    for (std::size_t f = 0; f < cw.frames.size(); ++f) {
+                        const frame_header& a = cw.frames[f].header;
+                        const frame_header& b = cs.frames[f].header;
+                        ASSERT_EQ(a.fin, b.fin);
+                        ASSERT_EQ(a.rsv1, b.rsv1);
+                        ASSERT_EQ(a.rsv2, b.rsv2);
+                        ASSERT_EQ(a.rsv3, b.rsv3);
+                        ASSERT_EQ(a.op, b.op);
+                        ASSERT_EQ(a.masked, b.masked);
+                        ASSERT_EQ(a.payload_length, b.payload_length);
+                        ASSERT_EQ(a.key, b.key);
+                        ASSERT_EQ(cw.frames[f].payload, cs.frames[f].payload);
+                    }
+                }
+            }
+        }
+    }
+}
+
 // A 4 GiB frame: the header is accepted and payload streams through a small buffer.
 TEST(FrameParser, HugeFrameStreamsWithoutBuffering) {
     auto p = server_parser();

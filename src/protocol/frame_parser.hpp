@@ -45,7 +45,17 @@ struct parse_result {
 
 class frame_parser {
 public:
-    explicit frame_parser(frame_parser_options opts = {}) noexcept : opts_(opts) {}
+    explicit constexpr frame_parser(frame_parser_options opts = {}) noexcept : opts_(opts) {}
+
+    // Back to a frame boundary, as if new (with `opts`): a receive state reused for another
+    // connection's read.
+    void restart(frame_parser_options opts) noexcept {
+        opts_ = opts;
+        state_ = state::header;
+        have_ = 0;
+        need_ = 2;
+        err_ = error::none;
+    }
 
     // Parses `data`, unmasking payload bytes in place. After an error the parser is
     // broken for good: the connection is to be failed.

@@ -16,6 +16,15 @@ namespace {
 constexpr std::size_t mask_scratch_size = 16 * 1024;
 thread_local std::uint8_t mask_scratch[mask_scratch_size];
 
+}  // namespace
+
+// The receive state of the read being parsed on this thread, unless it is kept. Constant
+// initialised and trivially destructible: reaching it costs no guard.
+constinit thread_local session::receive_state session::rx_scratch;
+constinit thread_local bool session::rx_scratch_busy = false;
+
+namespace {
+
 // Longest prefix of `s` of at most `limit` bytes that does not end inside a UTF-8 sequence.
 std::string_view cut_utf8(std::string_view s, std::size_t limit) {
     if (s.size() <= limit) return s;
@@ -32,11 +41,11 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
 }  // namespace
 
 session::session(const session_options& opts, session_handler& handler) noexcept
-    : opts_(opts),
-      handler_(handler),
-      parser_(frame_parser_options{opts.local_role, opts.allowed_rsv}) {}
+    : opts_(opts), handler_(handler) {}
 
-session::~session() = default;
+session::~session() {
+    if (rx_kept_) delete rx_;
+}
 
 void session::enable_deflate(const deflate_settings& settings) {
     deflate_ = std::make_unique<deflate_codec>(settings);
@@ -45,7 +54,7 @@ void session::enable_deflate(const deflate_settings& settings) {
 
 void session::set_allowed_rsv(std::uint8_t bits) noexcept {
     opts_.allowed_rsv = bits;
-    parser_.set_allowed_rsv(bits);
+    if (rx_) rx_->parser.set_allowed_rsv(bits);
 }
 
 // ---------------------------------------------------------------- receiving
@@ -54,68 +63,112 @@ std::size_t session::receive(std::uint8_t* data, std::size_t len) {
     // Once the peer's close has arrived, the connection failed or was dropped, nothing more
     // is read.
     if (!reading()) return 0;
-    const parse_result r = parser_.feed(data, len, *this);
+    if (rx_ != nullptr || rx_scratch_busy) [[unlikely]] return receive_kept(data, len);
+    // The usual case: the thread's scratch, set to a frame boundary outside any message.
+    receive_state& st = rx_scratch;
+    st.parser.restart(frame_parser_options{opts_.local_role, opts_.allowed_rsv});
+    st.in_message = false;
+    rx_scratch_busy = true;
+    rx_ = &st;
+    parse_result r;
+    try {
+        r = st.parser.feed(data, len, *this);
+    } catch (...) {
+        rx_scratch_busy = false;
+        rx_ = nullptr;
+        throw;
+    }
+    if (r.err != error::none) fail(r.err);
+    rx_scratch_busy = false;
+    rx_ = nullptr;
+    // A frame or a message goes on into the next read (and the session still reads at
+    // all): this session keeps a copy of the state.
+    if ((st.in_message || !st.parser.at_frame_boundary()) && reading()) [[unlikely]] {
+        rx_ = new receive_state(st);
+        rx_kept_ = true;
+    }
+    return r.consumed;
+}
+
+// A read that goes on with the state kept from the last one, or (not expected: reads are
+// handled one at a time) parses while another session of the thread is parsing: that one
+// has the scratch, so this one gets a state of its own.
+std::size_t session::receive_kept(std::uint8_t* data, std::size_t len) {
+    if (!rx_) {
+        rx_ = new receive_state;
+        rx_kept_ = true;
+        rx_->parser.restart(frame_parser_options{opts_.local_role, opts_.allowed_rsv});
+    }
+    struct end_of_receive {  // however the parse ends (a handler may throw)
+        session& s;
+        ~end_of_receive() {
+            if (s.reading() && (s.rx_->in_message || !s.rx_->parser.at_frame_boundary())) return;
+            delete s.rx_;
+            s.rx_ = nullptr;
+            s.rx_kept_ = false;
+        }
+    } put_back{*this};
+    const parse_result r = rx_->parser.feed(data, len, *this);
     if (r.err != error::none) fail(r.err);
     return r.consumed;
 }
 
 bool session::on_frame_header(const frame_header& h, std::span<const std::uint8_t> raw) {
-    if (observer_) observer_->on_frame(direction::in, h, raw, parser_.split(raw));
-    frame_fin_ = h.fin;
-    frame_op_ = h.op;
+    if (observer_) observer_->on_frame(direction::in, h, raw, rx_->parser.split(raw));
+    rx_->frame_fin = h.fin;
+    rx_->frame_op = h.op;
     // With permessage-deflate RSV1 marks the first frame of a compressed message and
     // nothing else (RFC 7692 §6.1): not control frames, not continuations.
     if (h.rsv1 && (is_control(h.op) || h.op == opcode::continuation || !deflate_)) {
         return fail(error::reserved_bits);
     }
     if (is_control(h.op)) {
-        control_len_ = 0;
+        rx_->control_len = 0;
         return true;
     }
     if (h.op == opcode::continuation) {
-        if (!in_message_) return fail(error::unexpected_continuation);
+        if (!rx_->in_message) return fail(error::unexpected_continuation);
     } else {
-        if (in_message_) return fail(error::expected_continuation);
-        in_message_ = true;
-        in_type_ = h.op == opcode::text ? message_type::text : message_type::binary;
-        in_size_ = 0;
-        in_compressed_ = h.rsv1;
-        in_frames_ = 0;
-        utf8_.reset();
+        if (rx_->in_message) return fail(error::expected_continuation);
+        rx_->in_message = true;
+        rx_->in_type = h.op == opcode::text ? message_type::text : message_type::binary;
+        rx_->in_size = 0;
+        rx_->in_compressed = h.rsv1;
+        rx_->in_frames = 0;
+        rx_->utf8.reset();
     }
-    if (opts_.max_fragments != 0 && ++in_frames_ > opts_.max_fragments) {
+    if (opts_.max_fragments != 0 && ++rx_->in_frames > opts_.max_fragments) {
         return fail(error::too_many_fragments);
     }
     // The limit is checked against the declared length, before any payload is taken in.
     // A compressed message is counted as it inflates instead (deliver()).
-    if (!in_compressed_) {
-        if (opts_.max_message_size != 0 && h.payload_length > opts_.max_message_size - in_size_) {
+    if (!rx_->in_compressed) {
+        if (opts_.max_message_size != 0 && h.payload_length > opts_.max_message_size - rx_->in_size) {
             return fail(error::message_too_big);
         }
-        in_size_ += h.payload_length;
+        rx_->in_size += h.payload_length;
     }
-    if (h.op != opcode::continuation) handler_.on_message_begin(in_type_);
+    if (h.op != opcode::continuation) handler_.on_message_begin(rx_->in_type);
     return reading();  // the handler may have stopped the session
 }
 
 bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
     if (observer_) observer_->on_payload(direction::in, data, frame_end);
-    if (is_control(frame_op_)) {
+    if (is_control(rx_->frame_op)) {
         // At most 125 bytes (checked by the parser). Whole in one read, the usual case, it is
-        // handled in place; split across reads, it is gathered in a buffer allocated the
-        // first time that happens (an idle connection should not carry 125 bytes for it).
-        if (control_len_ == 0 && frame_end) return handle_control(frame_op_, data);
-        if (!control_buf_) control_buf_ = std::make_unique<std::uint8_t[]>(max_control_payload);
-        if (!data.empty()) std::memcpy(control_buf_.get() + control_len_, data.data(), data.size());
-        control_len_ = static_cast<std::uint8_t>(control_len_ + data.size());
+        // handled in place; split across reads, it is gathered in the receive state (kept
+        // between those reads, see receive()).
+        if (rx_->control_len == 0 && frame_end) return handle_control(rx_->frame_op, data);
+        if (!data.empty()) std::memcpy(rx_->control + rx_->control_len, data.data(), data.size());
+        rx_->control_len = static_cast<std::uint8_t>(rx_->control_len + data.size());
         if (!frame_end) return true;
-        const std::span<const std::uint8_t> payload(control_buf_.get(), control_len_);
-        control_len_ = 0;
-        return handle_control(frame_op_, payload);
+        const std::span<const std::uint8_t> payload(rx_->control, rx_->control_len);
+        rx_->control_len = 0;
+        return handle_control(rx_->frame_op, payload);
     }
 
-    const bool message_end = frame_end && frame_fin_;
-    if (!in_compressed_) return deliver(data, message_end);
+    const bool message_end = frame_end && rx_->frame_fin;
+    if (!rx_->in_compressed) return deliver(data, message_end);
     switch (deflate_->inflate(data, message_end, *this)) {
         case deflate_codec::inflate_status::ok:
             return reading();
@@ -130,20 +183,20 @@ bool session::on_frame_payload(std::span<std::uint8_t> data, bool frame_end) {
 bool session::on_piece(std::span<const std::uint8_t> piece, bool last) {
     // Inflated bytes count against the limit: a small message that inflates to gigabytes
     // is stopped here, one scratch buffer in.
-    in_size_ += piece.size();
-    if (opts_.max_message_size != 0 && in_size_ > opts_.max_message_size) {
+    rx_->in_size += piece.size();
+    if (opts_.max_message_size != 0 && rx_->in_size > opts_.max_message_size) {
         return fail(error::message_too_big);
     }
     return deliver(piece, last);
 }
 
 bool session::deliver(std::span<const std::uint8_t> data, bool message_end) {
-    if (in_type_ == message_type::text) {
+    if (rx_->in_type == message_type::text) {
         // Fail fast: a bad byte fails the message before its piece is delivered.
-        if (!utf8_.feed(data.data(), data.size())) return fail(error::invalid_utf8);
-        if (message_end && !utf8_.at_boundary()) return fail(error::invalid_utf8);
+        if (!rx_->utf8.feed(data.data(), data.size())) return fail(error::invalid_utf8);
+        if (message_end && !rx_->utf8.at_boundary()) return fail(error::invalid_utf8);
     }
-    if (message_end) in_message_ = false;
+    if (message_end) rx_->in_message = false;
     // Empty pieces carry no news unless they end the message.
     if (!data.empty() || message_end) handler_.on_message_data(data, message_end);
     // The handler may have failed or stopped the session.

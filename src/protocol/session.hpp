@@ -125,7 +125,10 @@ class session final : private frame_sink, private deflate_sink {
     bool close_received() const noexcept { return close_received_; }
     bool sending_message() const noexcept { return out_open_; }
     // Whether a received data message is in progress.
-    bool receiving_message() const noexcept { return in_message_; }
+    bool receiving_message() const noexcept { return rx_ && rx_->in_message; }
+    // Between reads: whether a frame or message in progress keeps receive state (for tests
+    // and memory accounting; an idle session keeps none).
+    bool holds_receive_state() const noexcept { return rx_ != nullptr; }
     // The error the session failed with, or error::none.
     error failure() const noexcept { return failure_; }
     const session_options& options() const noexcept { return opts_; }
@@ -142,6 +145,7 @@ class session final : private frame_sink, private deflate_sink {
     // deflate_sink: inflated pieces of a received message.
     bool on_piece(std::span<const std::uint8_t> piece, bool last) override;
 
+    std::size_t receive_kept(std::uint8_t* data, std::size_t len);
     bool handle_control(opcode op, std::span<const std::uint8_t> payload);
     bool handle_close(std::span<const std::uint8_t> payload);
     // Validates and hands on one piece of the message being received.
@@ -162,31 +166,45 @@ class session final : private frame_sink, private deflate_sink {
     bool write_piece(std::span<const std::uint8_t> piece, bool fin);
     class compress_sink;
 
+    // What only a frame or a message in progress needs. A read that ends on a frame
+    // boundary outside a message (every small message does) leaves nothing of it behind, so
+    // while a read is parsed it lives in a per-thread scratch, and only a frame or message
+    // that goes on into the next read keeps a copy (allocated then): an idle connection
+    // carries one pointer for all of it.
+  public:
+    struct receive_state {
+        frame_parser parser;
+        std::uint64_t in_size = 0;    // bytes of the open message so far (inflated if compressed)
+        std::uint64_t in_frames = 0;  // frames of the open message so far
+        utf8_validator utf8;
+        bool in_message = false;  // a data message is open (between its first and fin frame)
+        bool frame_fin = false;   // FIN bit of the frame whose payload is arriving
+        opcode frame_op = opcode::binary;
+        message_type in_type = message_type::binary;
+        bool in_compressed = false;     // the open message has RSV1: its payload is DEFLATE data
+        std::uint8_t control_len = 0;  // control payload gathered so far
+        std::uint8_t control[max_control_payload]{};  // a control frame split across reads
+    };
+
+  private:
+    static thread_local receive_state rx_scratch;
+    static thread_local bool rx_scratch_busy;
+
     // Word-sized members first, then the one-byte ones together: every open connection
     // carries a session, and the order used to pad it by 24 bytes.
     session_options opts_;
     session_handler& handler_;
     frame_observer* observer_ = nullptr;
-    frame_parser parser_;
-    std::uint64_t in_size_ = 0;    // bytes of the open message so far (inflated if compressed)
-    std::uint64_t in_frames_ = 0;  // frames of the open message so far
-    std::unique_ptr<deflate_codec> deflate_;       // set when permessage-deflate is on
-    std::unique_ptr<std::uint8_t[]> control_buf_;  // for control frames split across reads
+    // During receive(): the state in use; between reads: the kept one (rx_kept_), or null.
+    receive_state* rx_ = nullptr;
+    std::unique_ptr<deflate_codec> deflate_;  // set when permessage-deflate is on
 
-    utf8_validator utf8_;
     session_state state_ = session_state::open;
     error failure_ = error::none;
     bool close_sent_ = false;
     bool close_received_ = false;
     bool stopped_ = false;
-
-    // Receiving.
-    bool in_message_ = false;  // a data message is open (between its first and fin frame)
-    bool frame_fin_ = false;   // FIN bit of the frame whose payload is arriving
-    opcode frame_op_ = opcode::binary;
-    message_type in_type_ = message_type::binary;
-    bool in_compressed_ = false;  // the open message has RSV1: its payload is DEFLATE data
-    std::uint8_t control_len_ = 0;  // control payload gathered so far
+    bool rx_kept_ = false;  // rx_ is this session's own (allocated), not the thread's scratch
 
     // Sending.
     bool out_open_ = false;      // a streamed message is open

@@ -63,6 +63,82 @@ TEST(Session, EchoesWholeMessagesAsEvents) {
     EXPECT_EQ(h.s.state(), session_state::open);
 }
 
+// Receive state is kept between reads only while a frame or a message goes on: an idle
+// session holds none, whatever came before; a frame, a fragmented message or a control
+// frame split across reads is parsed across them all the same.
+TEST(Session, KeepsReceiveStateOnlyWhileAFrameOrMessageGoesOn) {
+    harness h;
+    EXPECT_FALSE(h.s.holds_receive_state());
+    h.feed(make_frame(0x2, "whole"));
+    EXPECT_FALSE(h.s.holds_receive_state());
+    EXPECT_FALSE(h.s.receiving_message());
+
+    const bytes split = make_frame(0x1, "split in the payload");
+    h.feed(bytes(split.begin(), split.begin() + 9));
+    EXPECT_TRUE(h.s.holds_receive_state());
+    EXPECT_TRUE(h.s.receiving_message());
+    h.feed(bytes(split.begin() + 9, split.end()));
+    EXPECT_FALSE(h.s.holds_receive_state());
+
+    const bytes header_split = make_frame(0x2, std::string(300, 'h'));  // 16-bit length form
+    h.feed(bytes(header_split.begin(), header_split.begin() + 3));
+    EXPECT_TRUE(h.s.holds_receive_state());
+    EXPECT_FALSE(h.s.receiving_message());  // only half a header so far
+    h.feed(bytes(header_split.begin() + 3, header_split.end()));
+    EXPECT_FALSE(h.s.holds_receive_state());
+
+    h.feed(make_frame(0x1, "frag", false));  // whole frame, message still open
+    EXPECT_TRUE(h.s.holds_receive_state());
+    const bytes ping = make_frame(0x9, "ping across reads");
+    h.feed(bytes(ping.begin(), ping.begin() + 10));
+    EXPECT_TRUE(h.s.holds_receive_state());
+    h.feed(concat({bytes(ping.begin() + 10, ping.end()), make_frame(0x0, "ment", true)}));
+    EXPECT_FALSE(h.s.holds_receive_state());
+
+    const std::vector<std::string> want{"begin binary", "message whole", "begin text",
+                                        "message split in the payload", "begin binary",
+                                        "message " + std::string(300, 'h'), "begin text",
+                                        "ping ping across reads", "message fragment"};
+    EXPECT_EQ(h.rec.events, want);
+    const auto out = h.sent();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].opcode, 0xA);
+    EXPECT_EQ(std::string(out[0].payload.begin(), out[0].payload.end()), "ping across reads");
+    EXPECT_EQ(h.s.state(), session_state::open);
+}
+
+// A session that parses from inside another session's event on the same thread (not what
+// a server does, but allowed) gets a state of its own, and neither disturbs the other.
+TEST(Session, ParsesInsideAnotherSessionsEvent) {
+    struct nesting : test::recorder {
+        session* other = nullptr;
+        bytes inner;
+        void on_message_data(std::span<const std::uint8_t> data, bool fin) override {
+            recorder::on_message_data(data, fin);
+            if (other && !inner.empty()) {
+                other->receive(inner.data(), inner.size());
+                inner.clear();
+            }
+        }
+    };
+    nesting outer_rec;
+    session outer({}, outer_rec);
+    harness inner;
+    outer_rec.other = &inner.s;
+    const bytes half = make_frame(0x1, "inner message");
+    outer_rec.inner = bytes(half.begin(), half.begin() + 8);
+    const bytes two = concat({make_frame(0x2, "first"), make_frame(0x2, "second")});
+    outer.receive(const_cast<std::uint8_t*>(two.data()), two.size());
+    EXPECT_TRUE(inner.s.holds_receive_state());
+    EXPECT_FALSE(outer.holds_receive_state());
+    inner.feed(bytes(half.begin() + 8, half.end()));
+    EXPECT_FALSE(inner.s.holds_receive_state());
+    EXPECT_EQ(inner.rec.events, (std::vector<std::string>{"begin text", "message inner message"}));
+    EXPECT_EQ(outer_rec.events,
+              (std::vector<std::string>{"begin binary", "message first", "begin binary",
+                                        "message second"}));
+}
+
 TEST(Session, EmptyMessageIsDelivered) {
     harness h;
     h.feed(make_frame(0x1, ""));

@@ -40,6 +40,7 @@ http1_connection::http1_connection(server_core& core)
 http1_connection::~http1_connection() {
     core_.deadlines.cancel(*this);  // terminate() did already; the heap must never dangle
     release_handle();               // likewise: a handle must never reach a freed connection
+    if (has_ws_) ws_.~websocket_connection();
 }
 
 http1_connection::http_state::~http_state() {
@@ -148,9 +149,9 @@ void http1_connection::terminate(const char* why) {
     abort_exchange();
     if (h2_) h2_->end_all(why ? why : "connection closed");
     if (!was_closed) {
-        if (ws_) {
+        if (has_ws_) {
             // The close record, the counters and on_close are the WebSocket's.
-            ws_->end(why, transport_.bytes_in(), transport_.bytes_out(), started_);
+            ws()->end(why, transport_.bytes_in(), transport_.bytes_out(), started_);
         } else {
             core_.stats.http_connections_open--;
             if (why) log(log_level::debug, "http close peer=%s why=%s", peer_.c_str(), why);
@@ -191,7 +192,7 @@ void http1_connection::shutdown_for_server() {
         h2_->shutdown();
         pump_http2();
     } else if (phase_ == phase::websocket) {
-        ws_->shutdown();
+        ws()->shutdown();
     } else if (phase_ == phase::http) {
         begin_close();
     }
@@ -227,7 +228,7 @@ void http1_connection::on_transport_writable() {
 // then takes nothing for send_timeout is dropped (a close frame would only queue behind the
 // rest). Progress is what the peer acknowledges, checked when the deadline comes.
 void http1_connection::on_transport_congested() {
-    if (ws_) ws_->on_congested();  // we stop reading: its pongs can't tell us anything now
+    if (has_ws_) ws()->on_congested();  // we stop reading: its pongs can't tell us anything now
     watch_progress();
 }
 
@@ -253,7 +254,7 @@ void http1_connection::note_progress(std::uint64_t now) {
 void http1_connection::on_transport_drain() {
     send_deadline_ = 0;
     if (phase_ == phase::http2) pump_http2();
-    if (phase_ == phase::websocket) ws_->on_drain();
+    if (phase_ == phase::websocket) ws()->on_drain();
     if (phase_ == phase::http && http_->exchange) http_->exchange->drained();
 }
 
@@ -263,7 +264,7 @@ void http1_connection::handle_bytes(std::uint8_t* data, std::size_t len) {
             if (!h2_checked_ && maybe_start_http2(data, len)) break;
             const std::size_t used = handle_http(data, len);
             if (used < len && phase_ == phase::websocket) {
-                ws_->receive(data + used, len - used);  // frames right behind the upgrade
+                ws()->receive(data + used, len - used);  // frames right behind the upgrade
             } else if (used < len && phase_ == phase::http) {
                 // The rest waits until the file being sent is done or the output has room;
                 // reading stops meanwhile, and the wait is the send timeout's to judge, not
@@ -275,7 +276,7 @@ void http1_connection::handle_bytes(std::uint8_t* data, std::size_t len) {
             break;
         }
         case phase::websocket:
-            ws_->receive(data, len);
+            ws()->receive(data, len);
             break;
         case phase::http2:
             receive_http2(data, len);
@@ -515,7 +516,7 @@ void http1_connection::arm_timer() {
     consider(exchange_deadline());
     consider(close_deadline_);
     consider(send_deadline_);
-    if (phase_ == phase::websocket) consider(ws_->next_deadline());
+    if (phase_ == phase::websocket) consider(ws()->next_deadline());
     if (phase_ == phase::http2) consider(h2_->next_deadline());
     if (next == 0) {
         core_.deadlines.cancel(*this);
@@ -570,14 +571,14 @@ void http1_connection::handle_deadline() {
             log(log_level::warn, "send timeout peer=%s: %zu bytes unsent, none taken for %.1fs",
                 peer_.c_str(), transport_.buffered(),
                 static_cast<double>(now - last_progress_) / 1000.0);
-            if (ws_) ws_->note_send_timeout();
+            if (has_ws_) ws()->note_send_timeout();
             if (h2_) h2_->note_send_timeout();
             terminate("send timeout");
             return;
         }
     }
     if (phase_ == phase::websocket) {
-        ws_->handle_deadline(now, unsent);
+        ws()->handle_deadline(now, unsent);
         if (phase_ == phase::closed) return;
     }
     if (phase_ == phase::http2) {
@@ -590,7 +591,7 @@ void http1_connection::handle_deadline() {
 }
 
 void http1_connection::on_transport_flushed() {
-    if (ws_) ws_->note_flushed();
+    if (has_ws_) ws()->note_flushed();
     if (h2_) h2_->note_flushed();
 }
 

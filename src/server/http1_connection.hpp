@@ -57,7 +57,7 @@ class http1_connection final : public upgrade_waiter,
     void apply_upgrade_answer() override;
     // The loop is going away: handles given out find the connection gone.
     void release_handle() noexcept {
-        if (ws_) ws_->release_handle();
+        if (has_ws_) ws()->release_handle();
         if (h2_) h2_->release_handles();
     }
 
@@ -199,10 +199,15 @@ class http1_connection final : public upgrade_waiter,
     bool user_paused_ = false;
     bool dirty_ = false;
     bool h2_checked_ = false;  // the first bytes were looked at for HTTP/2
+    bool has_ws_ = false;      // ws_ is constructed (upgraded)
 
     std::unique_ptr<http_state> http_;  // freed once upgraded
-    // Once upgraded; held inline: one allocation per connection, not two.
-    std::optional<websocket_connection> ws_;
+    // Once upgraded (has_ws_); held inline: one allocation per connection, not two, and
+    // without std::optional's flag word (has_ws_ shares one with the small members).
+    union {
+        websocket_connection ws_;
+    };
+    websocket_connection* ws() noexcept { return &ws_; }
     // Once the connection speaks HTTP/2.
     std::unique_ptr<http2_connection> h2_;
 

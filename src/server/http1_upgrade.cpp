@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <new>
 
 #include "http/response.hpp"
 #include "http1_connection.hpp"
@@ -80,13 +81,14 @@ void http1_connection::upgrade(const protocol::handshake_result& result, std::st
     // Urgent frames (a pong for a ping in the same read) may overtake data frames, never the
     // 101 (RFC 6455 §4.2.2: frames follow the handshake).
     transport_.output().seal();
-    ws_.emplace(core_, static_cast<byte_channel&>(*this), std::string(target), result.subprotocol,
-                deflate);
-    ws_->state = std::move(state);
+    new (&ws_) websocket_connection(core_, static_cast<byte_channel&>(*this), std::string(target),
+                                    result.subprotocol, deflate);
+    has_ws_ = true;
+    ws()->state = std::move(state);
     keep_http_state(std::move(http_));
     phase_ = phase::websocket;
     core_.stats.http_connections_open--;
-    ws_->open(deflate.has_value());
+    ws()->open(deflate.has_value());
     request_flush();
 }
 

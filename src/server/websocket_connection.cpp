@@ -31,7 +31,8 @@ websocket_connection::websocket_connection(server_core& core, byte_channel& chan
       channel_(channel),
       session_(session_options_for(core.opts), static_cast<protocol::session_handler&>(*this)),
       path_(std::move(path)),
-      subprotocol_(std::move(subprotocol)) {
+      subprotocol_(subprotocol.empty() ? nullptr
+                                       : std::make_unique<std::string>(std::move(subprotocol))) {
     if (deflate) {
         const auto& c = core_.opts.compression;
         session_.enable_deflate(
@@ -62,7 +63,7 @@ void websocket_connection::open(bool deflate) {
     // An inspector's query may hold its token: not for the log.
     const std::string shown = inspector() ? std::string(inspector_path) : path_;
     log(log_level::info, "open peer=%s path=%s subprotocol=%s extensions=%s", peer().c_str(),
-        shown.c_str(), subprotocol_.empty() ? "-" : subprotocol_.c_str(),
+        shown.c_str(), subprotocol_ ? subprotocol_->c_str() : "-",
         deflate ? "permessage-deflate" : "-");
     channel_.rearm();
     if (inspector()) {

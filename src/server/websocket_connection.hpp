@@ -71,7 +71,10 @@ class websocket_connection final : public sockeye::connection, private protocol:
     std::size_t buffered_amount() const override { return channel_.buffered(); }
     void pause() override;
     void resume() override;
-    const std::string& subprotocol() const override { return subprotocol_; }
+    const std::string& subprotocol() const override {
+        static const std::string none;
+        return subprotocol_ ? *subprotocol_ : none;
+    }
     const std::string& path() const override { return path_; }
     const std::string& peer() const override { return channel_.peer(); }
     std::string_view http_version() const override { return http2_ ? "2" : "1.1"; }
@@ -138,7 +141,8 @@ class websocket_connection final : public sockeye::connection, private protocol:
     }
     void set_final_reason(std::string_view reason);
     std::string path_;
-    std::string subprotocol_;
+    // Allocated only when one was chosen: most connections have none.
+    std::unique_ptr<std::string> subprotocol_;
 };
 
 }  // namespace sockeye::server_detail

@@ -286,7 +286,7 @@ void output_queue::release() noexcept {
         s.urgent_end = 0;
         buffer_pool& p = pool();
         if (s.pending.capacity() == 0) s.pending.swap(s.writing);
-        give_back(s.writing);
+        if (s.writing.capacity() != 0) give_back(s.writing);
         if (s.pending.capacity() != 0) {
             if (p.buffered_states < states_with_buffer && p.states.size() < max_states &&
                 s.pending.capacity() <= max_buffer_with_state) {

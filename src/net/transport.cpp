@@ -215,7 +215,7 @@ void transport::flush_after(bool progress) {
             flushing_ = false;
             return;
         }
-        if (!progress || buffered() > shared_->low_water) break;
+        if (!progress || !writable_events_ || buffered() > shared_->low_water) break;
         progress = false;
         const std::size_t before = buffered();
         handler_->on_transport_writable();

@@ -70,6 +70,10 @@ class transport {
     // Hands the events to another owner: the client dials with one handler and gives the
     // connected stream to the HTTP/2 link that multiplexes WebSockets over it.
     void set_handler(transport_handler& handler) noexcept { handler_ = &handler; }
+    // Whether the handler hears on_transport_writable (on by default). An owner with nothing
+    // waiting for room (an upgraded WebSocket, whose producers follow buffered_amount and
+    // the drain) turns it off: a virtual call per flush saved.
+    void set_writable_events(bool on) noexcept { writable_events_ = on; }
     bool tls() const noexcept { return tls_ != nullptr; }
     // The TLS server name the client sent (SNI); "" without TLS or SNI.
     std::string tls_server_name() const { return tls_ ? tls_->engine->server_name() : ""; }
@@ -162,6 +166,7 @@ class transport {
     bool close_notify_sent_ = false;
     bool shutdown_sent_ = false;
     bool closed_ = false;
+    bool writable_events_ = true;
 };
 
 }  // namespace sockeye::net

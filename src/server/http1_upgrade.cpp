@@ -87,6 +87,7 @@ void http1_connection::upgrade(const protocol::handshake_result& result, std::st
     ws()->state = std::move(state);
     keep_http_state(std::move(http_));
     phase_ = phase::websocket;
+    transport_.set_writable_events(false);  // on_transport_writable does nothing from here on
     core_.stats.http_connections_open--;
     ws()->open(deflate.has_value());
     request_flush();

@@ -264,6 +264,19 @@ void output_queue::advance(std::size_t n) noexcept {
     }
 }
 
+void output_queue::pending_written(std::size_t n) noexcept {
+    state& s = *s_;
+    if (n == s.pending.size()) {
+        s.pending.clear();
+        s.pending_size = 0;
+        s.urgent_end = 0;
+        return;
+    }
+    end_write();
+    start_write();
+    advance(n);
+}
+
 // An emptied queue's state goes back to the thread's pool (or is freed when that is full).
 void output_queue::return_state() noexcept {
     auto& states = pool().states;

@@ -68,6 +68,17 @@ class output_queue {
     std::size_t next_write(piece* out, std::size_t max_pieces, std::size_t max_bytes);
     // The kernel took `n` more bytes of the current write.
     void advance(std::size_t n) noexcept;
+    // The common case of a write, without the generation swap: when nothing of a current
+    // write is left and the pending bytes are all owned (no shared piece, nothing in
+    // flight), they are written from where they are. Empty otherwise (or when nothing is
+    // pending): then next_write() is the way. Valid until pending_written().
+    piece pending_only() const noexcept {
+        if (!s_ || s_->written != s_->writing_size || !s_->shared.empty()) return {};
+        return {s_->pending.data(), s_->pending.size()};
+    }
+    // The kernel took `n` bytes of pending_only(): all of them (the usual case) leaves the
+    // queue empty; fewer makes them the current write, `n` of it written.
+    void pending_written(std::size_t n) noexcept;
     // The next `n` unwritten bytes were handed to an asynchronous write; write_done() when
     // it completes.
     void mark_in_flight(std::size_t n) noexcept { s_->in_flight = n; }

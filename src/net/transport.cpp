@@ -133,6 +133,31 @@ bool transport::write_out() {
     } pieces;
     uv_buf_t bufs[max_pieces];
     uv_os_fd_t fd = -1;
+    if (out.writing()) return false;
+    // Every small echo: the pending bytes, owned and in one buffer, go out as they are.
+    if (const output_queue::piece p = out.pending_only(); !p.empty() && p.size() <= max_write) {
+        if (uv_fileno(reinterpret_cast<const uv_handle_t*>(&tcp_), &fd) != 0) {
+            fail("socket closed");
+            return false;
+        }
+        ssize_t r;
+        do {
+            r = ::write(fd, p.data(), p.size());
+        } while (r < 0 && errno == EINTR);
+        if (r < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+                fail(uv_strerror(uv_translate_sys_error(errno)));
+                return false;
+            }
+            r = 0;
+        }
+        const auto written = static_cast<std::size_t>(r);
+        count_out(written);
+        out.pending_written(written);
+        if (written == p.size()) return true;
+        progress = written > 0;
+        // The rest is the current write now: on below, through uv_write.
+    }
     while (!out.writing()) {
         const std::size_t n = out.next_write(pieces.at, max_pieces, max_write);
         if (n == 0) break;

@@ -57,6 +57,44 @@ TEST(OutputQueue, AppendsInOrderAndWritesAllPending) {
     EXPECT_EQ(next(q), "gh");
 }
 
+TEST(OutputQueue, PendingBytesWrittenInPlaceKeepTheOrderOfEverythingAfter) {
+    output_queue q;
+    q.append(b("abc"));
+    ASSERT_EQ(str(q.pending_only()), "abc");
+    q.pending_written(3);  // the kernel took all
+    EXPECT_TRUE(q.empty());
+    EXPECT_TRUE(q.pending_only().empty());
+
+    // A partial write: the rest is the current write, later bytes wait behind it, and
+    // urgent bytes can't go ahead of the part already started.
+    q.append(b("defgh"));
+    ASSERT_EQ(str(q.pending_only()), "defgh");
+    q.pending_written(2);
+    EXPECT_EQ(q.size(), 3u);
+    EXPECT_TRUE(q.pending_only().empty());  // "fgh" is a write under way now
+    q.append(b("ij"));
+    q.append_urgent(b("P"), b("!"));
+    EXPECT_TRUE(q.pending_only().empty());
+    EXPECT_EQ(drain(q), "fghP!ij");
+    q.release();
+    EXPECT_FALSE(q.holds_state());
+
+    // With a shared piece queued, the gathering write is the way.
+    q.append(b("x"));
+    auto* sh = shared("S");
+    q.append_shared(sh);
+    sh->release();
+    EXPECT_TRUE(q.pending_only().empty());
+    EXPECT_EQ(drain(q), "xS");
+
+    // None written at all: everything still goes out in order.
+    q.append(b("kl"));
+    q.pending_written(0);
+    q.append(b("m"));
+    EXPECT_EQ(q.size(), 3u);
+    EXPECT_EQ(drain(q), "klm");
+}
+
 TEST(OutputQueue, UrgentBytesGoAheadOfPendingDataInTheirOwnOrder) {
     output_queue q;
     q.append(b("DATA1"));

@@ -189,9 +189,4 @@ std::size_t mask_copy(std::uint8_t* dst, const std::uint8_t* src, std::size_t le
 #endif
 }
 
-std::size_t apply_mask(std::uint8_t* data, std::size_t len, const masking_key& key,
-                       std::size_t key_offset) noexcept {
-    return mask_copy(data, data, len, key, key_offset);
-}
-
 }  // namespace sockeye::protocol

@@ -25,6 +25,12 @@ constexpr std::size_t max_states = 1024;
 constexpr std::size_t states_with_buffer = pool_buffers;
 constexpr std::size_t max_buffer_with_state = 256 << 10;
 
+// The state an echo's cycle takes and gives back: the last emptied state with its byte
+// buffer, in a slot of its own, so that a queue emptied by its write and the next one to
+// queue bytes pass it on with a pointer swap (the pool's lists and counters are the way
+// for every other case). Freed with the pool at thread exit. constinit: no TLS guard.
+constinit thread_local output_queue::state* hot_state = nullptr;
+
 struct buffer_pool {
     std::vector<std::uint8_t> free[pool_buffers];  // [0, count) hold buffers, the rest none
     std::size_t count = 0;
@@ -37,6 +43,7 @@ struct buffer_pool {
     buffer_pool() { states.reserve(max_states); }  // so giving one back never allocates
     ~buffer_pool() {
         for (auto* s : states) delete s;
+        delete std::exchange(hot_state, nullptr);
     }
 };
 // The pool is reached through a plain thread_local pointer: an object with a destructor
@@ -111,6 +118,10 @@ output_queue::~output_queue() {
 
 output_queue::state& output_queue::need() {
     if (s_) [[likely]] return *s_;
+    if (hot_state) {
+        s_ = std::exchange(hot_state, nullptr);
+        return *s_;
+    }
     buffer_pool& p = pool();
     if (p.states.empty()) {
         s_ = new state;
@@ -297,6 +308,14 @@ void output_queue::release() noexcept {
         s.writing_size = s.written = 0;
         s.segment = s.segment_off = 0;
         s.urgent_end = 0;
+        // An echo's: the bytes went out of pending where they were (pending_written), and
+        // the next queue to take a state takes this one, buffer and all.
+        if (hot_state == nullptr && s.writing.capacity() == 0 && s.pending.capacity() != 0 &&
+            s.pending.capacity() <= max_buffer_with_state) {
+            s.pending.clear();
+            hot_state = std::exchange(s_, nullptr);
+            return;
+        }
         buffer_pool& p = pool();
         if (s.pending.capacity() == 0) s.pending.swap(s.writing);
         if (s.writing.capacity() != 0) give_back(s.writing);

@@ -95,6 +95,28 @@ TEST(OutputQueue, PendingBytesWrittenInPlaceKeepTheOrderOfEverythingAfter) {
     EXPECT_EQ(drain(q), "klm");
 }
 
+TEST(OutputQueue, AnEmptiedQueuesStateServesTheNextQueueWithItsBufferAndNoBytes) {
+    output_queue qa;
+    output_queue qb;
+    qa.append(b("first"));
+    const std::size_t room = qa.capacity();
+    ASSERT_GT(room, 0u);
+    qa.pending_written(str(qa.pending_only()).size());
+    qa.release();
+    EXPECT_FALSE(qa.holds_state());
+    qb.append(b("second"));
+    EXPECT_GE(qb.capacity(), room);  // the buffer came with the state: no growing
+    EXPECT_EQ(str(qb.pending_only()), "second");
+    // Both at once: each has its own state.
+    qa.append(b("third"));
+    EXPECT_EQ(drain(qa), "third");
+    EXPECT_EQ(drain(qb), "second");
+    qa.release();
+    qb.release();
+    EXPECT_FALSE(qa.holds_state());
+    EXPECT_FALSE(qb.holds_state());
+}
+
 TEST(OutputQueue, UrgentBytesGoAheadOfPendingDataInTheirOwnOrder) {
     output_queue q;
     q.append(b("DATA1"));

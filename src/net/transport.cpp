@@ -227,6 +227,21 @@ void transport::flush() {
 // room must never wait for a completion that a synchronous write made unnecessary.
 void transport::flush_after(bool progress) {
     if (closed_ || in_read_ || flushing_) return;
+    // An upgraded plain stream below high water (every echo): write, look at the
+    // backpressure once, let go of an emptied queue. The same steps as below, without the
+    // loop that feeds a handler waiting for room, TLS and the FIN.
+    if (!tls_ && !writable_events_ && !finishing_ && !above_high_ && !bp_paused_ &&
+        output_.size() <= shared_->high_water) [[likely]] {
+        flushing_ = true;
+        write_out();
+        flushing_ = false;
+        if (closed_) return;
+        check_backpressure();
+        if (closed_) return;
+        if (output_.empty()) output_.release();
+        handler_->on_transport_flushed();
+        return;
+    }
     flushing_ = true;
     check_backpressure();  // a send that passed high water counts, even if it all goes out now
     for (;;) {

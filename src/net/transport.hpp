@@ -156,17 +156,19 @@ class transport {
     std::unique_ptr<tls_link> tls_;
     std::uint64_t bytes_in_ = 0;
     std::uint64_t bytes_out_ = 0;
-    bool want_read_ = false;
-    bool reading_ = false;
-    bool bp_paused_ = false;
-    bool above_high_ = false;
-    bool in_read_ = false;
-    bool flushing_ = false;  // flush() is running (a handler called from it may flush again)
-    bool finishing_ = false;
-    bool close_notify_sent_ = false;
-    bool shutdown_sent_ = false;
-    bool closed_ = false;
-    bool writable_events_ = true;
+    // Flags in two bytes (bit-fields): every connection carries a transport, and as bytes
+    // they padded it by a word.
+    bool want_read_ : 1 = false;
+    bool reading_ : 1 = false;
+    bool bp_paused_ : 1 = false;
+    bool above_high_ : 1 = false;
+    bool in_read_ : 1 = false;
+    bool flushing_ : 1 = false;  // flush() is running (a handler called from it may flush again)
+    bool finishing_ : 1 = false;
+    bool close_notify_sent_ : 1 = false;
+    bool shutdown_sent_ : 1 = false;
+    bool closed_ : 1 = false;
+    bool writable_events_ : 1 = true;
 };
 
 }  // namespace sockeye::net

@@ -193,7 +193,8 @@ class http1_connection final : public upgrade_waiter,
     void on_transport_flushed() override;
 
     server_core& core_;
-    net::transport transport_;
+    // [[no_unique_address]]: the small members below go into the transport's tail padding.
+    [[no_unique_address]] net::transport transport_;
     // Small members together, so they share one word.
     phase phase_ = phase::http;
     bool user_paused_ = false;

@@ -136,6 +136,7 @@ void http1_connection::start() {
     started_ = uv_now(core_.loop);
     core_.stats.http_connections_open++;
     http_ = take_http_state(http::request_limits{core_.opts.max_header_bytes, 100});
+    http_->hooks.c = this;
     if (const auto t = to_ms(core_.opts.handshake_timeout)) http_->deadline = started_ + t;
     update_reading();
     arm_timer();

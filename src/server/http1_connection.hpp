@@ -30,9 +30,7 @@
 
 namespace sockeye::server_detail {
 
-class http1_connection final : public upgrade_waiter,
-                               private exchange_host,
-                               private byte_channel,
+class http1_connection final : private byte_channel,
                                private net::transport_handler,
                                private net::deadline_entry {
   public:
@@ -54,7 +52,7 @@ class http1_connection final : public upgrade_waiter,
     // The loop's deadline timer calls this for a connection whose deadline came.
     static void on_deadline(net::deadline_entry& e);
     // The application answered a waiting upgrade (on this loop, after the hook returned).
-    void apply_upgrade_answer() override;
+    void apply_upgrade_answer();
     // The loop is going away: handles given out find the connection gone.
     void release_handle() noexcept {
         if (has_ws_) ws()->release_handle();
@@ -62,7 +60,7 @@ class http1_connection final : public upgrade_waiter,
     }
 
     std::size_t buffered_amount() const noexcept { return transport_.buffered(); }
-    std::uint64_t loop_now() const noexcept override { return uv_now(core_.loop); }
+    std::uint64_t loop_now() const noexcept { return uv_now(core_.loop); }
 
     http1_connection* prev_ = nullptr;  // server_core's list
     http1_connection* next_ = nullptr;
@@ -79,11 +77,28 @@ class http1_connection final : public upgrade_waiter,
         closed,     // handles closing; deleted when they are
     };
 
+    // The HTTP phase's side of the application API: a route's exchange and a waiting upgrade
+    // hold this, in http_state, so an upgraded connection carries no vtable pointers for them.
+    struct http_hooks final : upgrade_waiter, exchange_host {
+        http1_connection* c = nullptr;
+        void apply_upgrade_answer() override { c->apply_upgrade_answer(); }
+        void exchange_output(std::span<const std::uint8_t> a,
+                             std::span<const std::uint8_t> b) override {
+            c->exchange_output(a, b);
+        }
+        void exchange_changed() override { c->exchange_changed(); }
+        framing exchange_framing() const noexcept override { return c->exchange_framing(); }
+        std::size_t exchange_buffered() const noexcept override { return c->exchange_buffered(); }
+        std::uint64_t loop_now() const noexcept override { return c->loop_now(); }
+    };
+
     // What only the HTTP phase needs, freed on upgrade: a WebSocket connection, idle ones
     // above all, should not carry it.
     struct http_state {
         explicit http_state(http::request_limits limits) : parser(limits) {}
         ~http_state();
+        // First, so that it outlives the exchange and the wait that point to it.
+        http_hooks hooks;
         http::request_parser parser;
         // Static file being sent: pieces are read as the output drains.
         int file_fd = -1;
@@ -146,14 +161,15 @@ class http1_connection final : public upgrade_waiter,
     void upgrade_deadline();
 
     // http1_routes.cpp
-    // exchange_host: response bytes, and a change worth looking at (ended, paused,
-    // resumed) that the connection acts on once it is safe to.
-    void exchange_output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) override;
-    void exchange_changed() override;
-    framing exchange_framing() const noexcept override {
-        return http_ && http_->parser.version_minor() == 0 ? framing::close : framing::chunked;
+    // For the exchange (through http_hooks): response bytes, and a change worth looking at
+    // (ended, paused, resumed) that the connection acts on once it is safe to.
+    void exchange_output(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b);
+    void exchange_changed();
+    exchange_host::framing exchange_framing() const noexcept {
+        return http_ && http_->parser.version_minor() == 0 ? exchange_host::framing::close
+                                                           : exchange_host::framing::chunked;
     }
-    std::size_t exchange_buffered() const noexcept override { return transport_.buffered(); }
+    std::size_t exchange_buffered() const noexcept { return transport_.buffered(); }
     bool start_route(const http::request_parser& req, bool keep_alive);
     void after_exchange_event();
     void abort_exchange();

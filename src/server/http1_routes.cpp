@@ -45,7 +45,7 @@ bool http1_connection::start_route(const http::request_parser& req, bool keep_al
         request.params.push_back({std::string(params.name(i)), std::string(params.value(i))});
     }
     http_->exchange =
-        std::make_unique<route_exchange>(static_cast<exchange_host&>(*this), std::move(request), req.method() == "HEAD",
+        std::make_unique<route_exchange>(http_->hooks, std::move(request), req.method() == "HEAD",
                                          keep_alive, route.options.max_body, loop_now());
     http_->exchange_idle = to_ms(route.options.idle_timeout);
     arm_timer();

@@ -100,7 +100,7 @@ void http1_connection::ask_application(protocol::handshake_result result, std::s
                                        std::optional<protocol::deflate_params> deflate) {
     auto reply = std::make_shared<upgrade_reply::shared>();
     reply->mailbox = core_.mailbox;
-    reply->conn = this;
+    reply->conn = &http_->hooks;
     reply->in_hook = true;  // not shared with anyone yet
     upgrade_request request;
     if (const auto bad = make_upgrade_request(http_->parser, peer_, transport_.tls(),

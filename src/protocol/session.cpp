@@ -40,8 +40,20 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
 
 }  // namespace
 
+namespace {
+std::uint32_t saturated32(std::uint64_t v) noexcept {
+    return v > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(v);
+}
+}  // namespace
+
 session::session(const session_options& opts, session_handler& handler) noexcept
-    : opts_(opts), handler_(handler) {}
+    : max_message_size_(opts.max_message_size),
+      max_fragments_(saturated32(opts.max_fragments)),
+      max_frame_size_(saturated32(opts.max_frame_size)),
+      handler_(handler),
+      local_role_(opts.local_role),
+      allowed_rsv_(opts.allowed_rsv),
+      auto_pong_(opts.auto_pong) {}
 
 session::~session() {
     if (rx_kept_) delete rx_;
@@ -49,11 +61,11 @@ session::~session() {
 
 void session::enable_deflate(const deflate_settings& settings) {
     deflate_ = std::make_unique<deflate_codec>(settings);
-    set_allowed_rsv(static_cast<std::uint8_t>(opts_.allowed_rsv | 0x4));
+    set_allowed_rsv(static_cast<std::uint8_t>(allowed_rsv_ | 0x4));
 }
 
 void session::set_allowed_rsv(std::uint8_t bits) noexcept {
-    opts_.allowed_rsv = bits;
+    allowed_rsv_ = bits;
     if (rx_) rx_->parser.set_allowed_rsv(bits);
 }
 
@@ -66,7 +78,7 @@ std::size_t session::receive(std::uint8_t* data, std::size_t len) {
     if (rx_ != nullptr || rx_scratch_busy) [[unlikely]] return receive_kept(data, len);
     // The usual case: the thread's scratch, set to a frame boundary outside any message.
     receive_state& st = rx_scratch;
-    st.parser.restart(frame_parser_options{opts_.local_role, opts_.allowed_rsv});
+    st.parser.restart(frame_parser_options{local_role_, allowed_rsv_});
     st.in_message = false;
     rx_scratch_busy = true;
     rx_ = &st;
@@ -97,7 +109,7 @@ std::size_t session::receive_kept(std::uint8_t* data, std::size_t len) {
     if (!rx_) {
         rx_ = new receive_state;
         rx_kept_ = true;
-        rx_->parser.restart(frame_parser_options{opts_.local_role, opts_.allowed_rsv});
+        rx_->parser.restart(frame_parser_options{local_role_, allowed_rsv_});
     }
     struct end_of_receive {  // however the parse ends (a handler may throw)
         session& s;
@@ -137,13 +149,13 @@ bool session::on_frame_header(const frame_header& h, std::span<const std::uint8_
         rx_->in_frames = 0;
         rx_->utf8.reset();
     }
-    if (opts_.max_fragments != 0 && ++rx_->in_frames > opts_.max_fragments) {
+    if (max_fragments_ != 0 && ++rx_->in_frames > max_fragments_) {
         return fail(error::too_many_fragments);
     }
     // The limit is checked against the declared length, before any payload is taken in.
     // A compressed message is counted as it inflates instead (deliver()).
     if (!rx_->in_compressed) {
-        if (opts_.max_message_size != 0 && h.payload_length > opts_.max_message_size - rx_->in_size) {
+        if (max_message_size_ != 0 && h.payload_length > max_message_size_ - rx_->in_size) {
             return fail(error::message_too_big);
         }
         rx_->in_size += h.payload_length;
@@ -184,7 +196,7 @@ bool session::on_piece(std::span<const std::uint8_t> piece, bool last) {
     // Inflated bytes count against the limit: a small message that inflates to gigabytes
     // is stopped here, one scratch buffer in.
     rx_->in_size += piece.size();
-    if (opts_.max_message_size != 0 && rx_->in_size > opts_.max_message_size) {
+    if (max_message_size_ != 0 && rx_->in_size > max_message_size_) {
         return fail(error::message_too_big);
     }
     return deliver(piece, last);
@@ -207,7 +219,7 @@ bool session::handle_control(opcode op, std::span<const std::uint8_t> payload) {
     if (observer_) observer_->on_control(direction::in, op, payload);
     switch (op) {
         case opcode::ping:
-            if (opts_.auto_pong && !close_sent_) send_pong(payload);
+            if (auto_pong_ && !close_sent_) send_pong(payload);
             handler_.on_ping(payload);
             break;
         case opcode::pong:
@@ -278,7 +290,7 @@ void session::emit_frame(opcode op, bool fin, std::span<const std::uint8_t> payl
     h.rsv1 = rsv1;
     h.op = op;
     h.payload_length = payload.size();
-    h.masked = opts_.local_role == role::client;
+    h.masked = local_role_ == role::client;
     std::uint8_t header[max_frame_header_size];
     // Pings and pongs may overtake queued data; a close must not: no data frame may follow
     // it on the wire (§5.5.1).
@@ -321,7 +333,7 @@ void session::observe_sent(const frame_header& h, std::span<const std::uint8_t> 
 
 void session::emit_data(opcode first_op, std::span<const std::uint8_t> payload, bool fin,
                         bool rsv1) {
-    const std::uint64_t limit = opts_.max_frame_size;
+    const std::uint64_t limit = max_frame_size_;
     opcode op = first_op;
     while (limit != 0 && payload.size() > limit) {
         emit_frame(op, false, payload.first(static_cast<std::size_t>(limit)), rsv1);

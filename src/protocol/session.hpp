@@ -32,12 +32,13 @@ struct session_options {
     // Largest data message accepted, in bytes across all its fragments; 0 = no limit.
     // Checked at each frame header, before the payload arrives (→ 1009).
     std::uint64_t max_message_size = 0;
-    // Most frames one received data message may have; 0 = no limit (→ 1008). Streaming
+    // Most frames one received data message may have; 0 = no limit (→ 1008). Counts above
+    // 2^32 - 1 are taken as that. Streaming
     // means fragments cost no memory here, but a peer sending a message in millions of
     // one-byte frames costs CPU per frame.
     std::uint64_t max_fragments = 0;
     // Largest frame this side sends: longer messages are split into fragments of this
-    // size; 0 = never split.
+    // size; 0 = never split. Sizes above 4 GiB - 1 are taken as that.
     std::uint64_t max_frame_size = 0;
     role local_role = role::server;
     // RSV bits a negotiated extension uses (0x4 = RSV1 for permessage-deflate).
@@ -131,8 +132,7 @@ class session final : private frame_sink, private deflate_sink {
     bool holds_receive_state() const noexcept { return rx_ != nullptr; }
     // The error the session failed with, or error::none.
     error failure() const noexcept { return failure_; }
-    const session_options& options() const noexcept { return opts_; }
-    void set_max_message_size(std::uint64_t n) noexcept { opts_.max_message_size = n; }
+    void set_max_message_size(std::uint64_t n) noexcept { max_message_size_ = n; }
     void set_allowed_rsv(std::uint8_t bits) noexcept;
     // Shows every frame both ways to `o` (the frame inspector, --trace); null = none.
     void set_observer(frame_observer* o) noexcept { observer_ = o; }
@@ -192,13 +192,21 @@ class session final : private frame_sink, private deflate_sink {
 
     // Word-sized members first, then the one-byte ones together: every open connection
     // carries a session, and the order used to pad it by 24 bytes.
-    session_options opts_;
+    // The options, compact (every connection carries them): the frame counts are kept in 32
+    // bits, saturated (a limit of 4 billion frames is none in practice, and a frame size
+    // limit of 4 GiB or more splits at 4 GiB - 1), the small ones with the flags below.
+    std::uint64_t max_message_size_;
+    std::uint32_t max_fragments_;
+    std::uint32_t max_frame_size_;
     session_handler& handler_;
     frame_observer* observer_ = nullptr;
     // During receive(): the state in use; between reads: the kept one (rx_kept_), or null.
     receive_state* rx_ = nullptr;
     std::unique_ptr<deflate_codec> deflate_;  // set when permessage-deflate is on
 
+    role local_role_;
+    std::uint8_t allowed_rsv_;
+    bool auto_pong_;
     session_state state_ = session_state::open;
     error failure_ = error::none;
     bool close_sent_ = false;

@@ -503,6 +503,44 @@ TEST(SessionWriter, ClientMasksWithFreshKeys) {
     EXPECT_NE(h.rec.wire[6], 'h');
 }
 
+TEST(Session, FragmentLimitCountsTheFramesOfOneMessage) {
+    const bytes three = concat({make_frame(0x2, "a", false), make_frame(0x0, "b", false),
+                                make_frame(0x0, "c")});
+    {
+        session_options o;
+        o.max_fragments = 3;
+        harness h(o);  // at the limit: delivered
+        h.feed(three);
+        EXPECT_EQ(h.rec.events.back(), "message abc");
+    }
+    {
+        session_options o;
+        o.max_fragments = 2;
+        harness h(o);
+        h.feed(three);
+        expect_failed_with(h, 1008);
+    }
+    {
+        // A limit above 32 bits is taken as the largest the session keeps, not cut to its
+        // low bits (which would make 2^32 + 1 a limit of one frame).
+        session_options o;
+        o.max_fragments = (std::uint64_t{1} << 32) + 1;
+        harness h(o);
+        h.feed(three);
+        EXPECT_EQ(h.rec.events.back(), "message abc");
+    }
+}
+
+TEST(SessionWriter, FrameSizeAbove32BitsIsNotCutToItsLowBits) {
+    session_options o;
+    o.max_frame_size = (std::uint64_t{1} << 32) + 4;  // cut to 32 bits: 4
+    harness h(o);
+    ASSERT_TRUE(h.s.send_text("abcdefghij"));
+    auto out = h.sent();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_TRUE(out[0].fin);
+}
+
 TEST(SessionWriter, FragmentsLongMessages) {
     session_options o;
     o.max_frame_size = 4;

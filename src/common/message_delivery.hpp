@@ -54,10 +54,12 @@ class message_delivery {
     }
 
   private:
-    message_type type_ = message_type::binary;
     // Whole-message mode only, for messages that arrive in more than one piece; allocated
     // the first time one does, so connections that never need it don't carry it.
     std::unique_ptr<std::string> buffer_;
+    // Last, so that an owner's small members can take the padding after it
+    // ([[no_unique_address]]).
+    message_type type_ = message_type::binary;
 };
 
 }  // namespace sockeye::common

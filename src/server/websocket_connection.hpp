@@ -100,7 +100,9 @@ class websocket_connection final : public sockeye::connection, private protocol:
     server_core& core_;
     byte_channel& channel_;
     protocol::session session_;
-    common::message_delivery delivery_;  // received messages to the handlers
+    // Received messages to the handlers. [[no_unique_address]]: the flags and the close code
+    // below go into its tail padding.
+    [[no_unique_address]] common::message_delivery delivery_;
     // Flags in one byte (bit-fields): every connection carries them.
     bool user_paused_ : 1 = false;
     bool opened_ : 1 = false;  // on_open was called (so on_close is owed)

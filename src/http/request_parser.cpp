@@ -3,6 +3,7 @@
 #include "protocol/http_tokens.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 namespace sockeye::http {
@@ -223,17 +224,22 @@ request_parse_result request_parser::fail_from_llhttp(llhttp_errno_t err) {
 }
 
 std::string_view request_parser::scan_line_endings(const char* p, std::size_t len) noexcept {
-    for (std::size_t i = 0; i < len; ++i) {
-        const char c = p[i];
-        // RFC 9112 §2.2 lets recipients accept a bare LF; a proxy in front may not, and
-        // disagreement about where a line ends is how requests get smuggled.
-        if (c == '\n' && !prev_cr_) return "bare LF line ending";
-        // A header line starting with whitespace continues the previous one: obs-fold,
-        // which RFC 9112 §5.2 allows a server to reject with 400.
-        if (line_start_ && is_ows(c)) return "obs-fold line folding";
-        prev_cr_ = c == '\r';
-        line_start_ = c == '\n';
+    // RFC 9112 §2.2 lets recipients accept a bare LF; a proxy in front may not, and
+    // disagreement about where a line ends is how requests get smuggled. A header line
+    // starting with whitespace continues the previous one: obs-fold, which RFC 9112 §5.2
+    // allows a server to reject with 400. Both are about the bytes at an LF, so the scan
+    // goes from LF to LF (memchr) instead of looking at every byte of the head.
+    if (len == 0) return {};
+    if (line_start_ && is_ows(p[0])) return "obs-fold line folding";
+    const char* const end = p + len;
+    for (const char* lf = p; (lf = static_cast<const char*>(std::memchr(lf, '\n', end - lf)));) {
+        const bool cr_before = lf == p ? prev_cr_ : lf[-1] == '\r';
+        if (!cr_before) return "bare LF line ending";
+        if (++lf == end) break;
+        if (is_ows(*lf)) return "obs-fold line folding";
     }
+    prev_cr_ = end[-1] == '\r';
+    line_start_ = end[-1] == '\n';
     return {};
 }
 

@@ -358,6 +358,34 @@ TEST(HttpRequestParser, BareLineFeedIs400) {
     expect_error("GET / HTTP/1.1\r\nHost: a\r\n\n", 400);
 }
 
+// The line-ending checks see the head in whatever pieces it arrives: split in two at
+// every point, the verdict and the reason are those of the whole head. (A bare LF inside
+// a header value is llhttp's to reject first, with its own reason: BareLineFeedIs400.)
+TEST(HttpRequestParser, LineEndingVerdictsAreTheSameAtEverySplit) {
+    const std::pair<std::string_view, std::string_view> cases[] = {
+        {"GET / HTTP/1.1\nHost: a\r\n\r\n", "bare LF line ending"},
+        {"GET / HTTP/1.1\r\nHost: a\r\n\n", "bare LF line ending"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n two\r\n\r\n", "obs-fold line folding"},
+        {"GET / HTTP/1.1\r\nX-Long: a\r\n\tb\r\nHost: a\r\n\r\n", "obs-fold line folding"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n", ""},
+    };
+    for (const auto& [request, reason] : cases) {
+        for (std::size_t cut = 0; cut <= request.size(); ++cut) {
+            request_parser p;
+            auto r = p.feed(request.data(), cut);
+            if (r.status == parse_status::need_more) {
+                r = p.feed(request.data() + cut, request.size() - cut);
+            }
+            if (reason.empty()) {
+                EXPECT_EQ(r.status, parse_status::head_complete) << request << " cut " << cut;
+            } else {
+                EXPECT_EQ(r.status, parse_status::error) << request << " cut " << cut;
+                EXPECT_EQ(r.reason, reason) << request << " cut " << cut;
+            }
+        }
+    }
+}
+
 TEST(HttpRequestParser, BadHeaderNamesAre400) {
     expect_error("GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400);  // whitespace before the colon
     expect_error("GET / HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n", 400);

@@ -175,12 +175,16 @@ check_result check_host(std::span<const http_header> headers) {
 }
 
 check_result check_upgrade_tokens(std::span<const http_header> headers) {
-    if (!has_header(headers, "Upgrade")) return reject(400, "missing Upgrade header");
-    if (!any_line_has_token(headers, "Upgrade", "websocket"))
+    // The token is looked for first (one pass over the headers when all is well); which
+    // error it is matters only when it is not there.
+    if (!any_line_has_token(headers, "Upgrade", "websocket")) {
+        if (!has_header(headers, "Upgrade")) return reject(400, "missing Upgrade header");
         return reject(400, "Upgrade header does not name websocket");
-    if (!has_header(headers, "Connection")) return reject(400, "missing Connection header");
-    if (!any_line_has_token(headers, "Connection", "Upgrade"))
+    }
+    if (!any_line_has_token(headers, "Connection", "Upgrade")) {
+        if (!has_header(headers, "Connection")) return reject(400, "missing Connection header");
         return reject(400, "Connection header does not contain Upgrade");
+    }
     return std::nullopt;
 }
 

@@ -126,6 +126,7 @@ class transport {
 
     void receive_tls(const std::uint8_t* data, std::size_t len);
     bool write_out();
+    bool write_now(const uv_buf_t* bufs, std::size_t n, uv_os_fd_t& fd, std::size_t& written);
     void flush_after(bool progress);
     bool encrypt_output();
     output_queue& wire() noexcept { return tls_ ? tls_->cipher : output_; }

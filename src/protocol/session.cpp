@@ -38,12 +38,11 @@ std::span<const std::uint8_t> as_bytes(std::string_view s) {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-}  // namespace
-
-namespace {
+// The frame counts are kept in 32 bits: a larger limit is taken as the largest, not cut.
 std::uint32_t saturated32(std::uint64_t v) noexcept {
     return v > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(v);
 }
+
 }  // namespace
 
 session::session(const session_options& opts, session_handler& handler) noexcept
